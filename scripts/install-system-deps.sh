@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system components the integration tests start (DESIGN §4), when they are missing and we can.
+# Debian packages: postgresql (later issues add prometheus, chromium, ...). Runs `apt-get update` at most once.
+set -euo pipefail
+
+missing=()
+have_pg() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null; }
+have_pg || missing+=(postgresql)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system components: all present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system components missing: ${missing[*]} (not root, so not installing; tests that need them will" \
+       "skip locally and fail under CI=true)" >&2
+  exit 0
+fi
+echo "installing system components: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

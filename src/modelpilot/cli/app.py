@@ -1,0 +1,93 @@
+"""The root Typer app: global options, command groups, and the error boundary of the `modelpilot` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.text import Text
+
+from modelpilot import __version__
+from modelpilot.cli.alias_cmds import alias_app
+from modelpilot.cli.audit_cmds import audit_app
+from modelpilot.cli.context import AppState, settings
+from modelpilot.cli.demo import demo
+from modelpilot.cli.output import err_console
+from modelpilot.cli.registry_cmds import register_commands
+from modelpilot.errors import ModelPilotError
+from modelpilot.storage import normalise_url
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="modelpilot",
+    help="An autopilot for production ML models: serve, watch every prediction, act with evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelpilot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None, typer.Option(help="State folder (default ./.modelpilot; env MODELPILOT_HOME).")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Store URL (default sqlite:///<home>/modelpilot.db; postgresql://... for many nodes)."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML settings file (env MODELPILOT_CONFIG).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Name recorded in the audit log (default user@host).")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Global options; every command below reads the settings resolved from them once."""
+    ctx.obj = AppState(config=config, home=home, store=store, actor=actor)
+
+
+config_app = typer.Typer(help="Settings.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the resolved settings as JSON (passwords masked)."""
+    s = settings(ctx)
+    data = s.model_dump(mode="json")
+    from sqlalchemy.engine import make_url
+
+    data["store"] = make_url(normalise_url(s.store_url)).render_as_string(hide_password=True)
+    data["actor"] = s.actor_name
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+register_commands(app)
+app.add_typer(alias_app, name="alias")
+app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
+app.command("demo")(demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; deliberate errors print `error: ...` and `fix: ...` and exit non-zero, never a traceback."""
+    try:
+        app(args=argv, prog_name="modelpilot")
+    except SystemExit as exc:  # Typer's standalone mode always ends this way
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ModelPilotError as exc:
+        err_console.print(Text.assemble(("error: ", "bold red"), exc.message), highlight=False)
+        if exc.hint:
+            err_console.print(Text(f"  fix: {exc.hint}"), highlight=False)
+        return exc.exit_code
+    return 0

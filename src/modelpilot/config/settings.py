@@ -1,0 +1,154 @@
+"""The one typed settings tree, read once at start-up and frozen.
+
+Sources, strongest first: explicit overrides (CLI options), environment variables (prefix ``MODELPILOT_``,
+``__`` between nested names, e.g. ``MODELPILOT_REGISTRY__MAX_CATEGORIES=500``), an optional YAML file
+(``--config FILE`` or ``MODELPILOT_CONFIG``), then the defaults below. Unknown keys are refused.
+
+Example:
+    >>> s = load_settings(home="/tmp/mp-doc")
+    >>> s.store_url
+    'sqlite:////tmp/mp-doc/modelpilot.db'
+    >>> s.registry.max_categories
+    1000
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from modelpilot.errors import ConfigError
+
+__all__ = ["RegistrySettings", "Settings", "load_settings"]
+
+
+class RegistrySettings(BaseModel):
+    """Settings of the model registry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_categories: int = Field(
+        1000,
+        ge=1,
+        description="A text column with more distinct values than this in the reference data is typed 'string' "
+        "(free text) instead of 'category' when a signature is inferred.",
+    )
+    production_alias: str = Field("production", description="The alias `promote` moves by default.")
+
+
+class Settings(BaseSettings):
+    """Everything modelpilot reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELPILOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(Path(".modelpilot"), description="Folder for the SQLite store and the artifact store.")
+    store: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store; default sqlite:///<home>/modelpilot.db. "
+        "Use postgresql://user:pass@host/db for many nodes.",
+    )
+    actor: str | None = Field(None, description="Who the audit log names for CLI actions; default user@host.")
+    registry: RegistrySettings = Field(default_factory=lambda: RegistrySettings())
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("must start with sqlite:/// or postgresql:// (e.g. postgresql://user@localhost/mp)")
+        return value
+
+    @property
+    def store_url(self) -> str:
+        """The store URL with the default filled in."""
+        if self.store:
+            return self.store
+        return f"sqlite:///{self.home / 'modelpilot.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Root of the content-addressed artifact store."""
+        return self.home / "artifacts"
+
+    @property
+    def actor_name(self) -> str:
+        """The actor recorded in the audit log for this process's actions."""
+        if self.actor:
+            return self.actor
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+            user = "unknown"
+        return f"{user}@{socket.gethostname()}"
+
+
+def _yaml_source(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {path} cannot be read: {exc.strerror}",
+            hint="pass an existing YAML file to --config",
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}", hint="fix the YAML syntax") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level", hint="e.g. `home: ./mp`")
+    return data
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Resolve the settings tree once: overrides > environment > YAML file > defaults.
+
+    ``None`` overrides are ignored, so CLI options that were not given do not hide the environment.
+    Raises :class:`~modelpilot.errors.ConfigError` naming every invalid field.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    path = config_file if config_file is not None else os.environ.get("MODELPILOT_CONFIG")
+    file_data = _yaml_source(Path(path)) if path else {}
+
+    class _Resolved(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_data))
+
+    try:
+        return _Resolved(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()
+        )
+        origin = f" (from {path}, the environment or options)" if path else " (from the environment or options)"
+        raise ConfigError(
+            f"invalid settings{origin}: {problems}",
+            hint="check the names against `modelpilot config show`; environment variables use MODELPILOT_ and __",
+        ) from exc
