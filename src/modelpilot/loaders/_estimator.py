@@ -49,7 +49,8 @@ class EstimatorModel:
                     hint="send every feature the model was trained on",
                 )
             return pd.DataFrame({c: batch[c] for c in self._frame_columns})
-        return to_matrix(batch, self.feature_names)
+        # Without a signature or fitted names, the caller's column order is the only order there is.
+        return to_matrix(batch, self.feature_names or list(batch))
 
     def predict(self, batch: Batch) -> npt.NDArray[Any]:
         return np.asarray(self.estimator.predict(self._inputs(batch)))
