@@ -60,7 +60,7 @@ def write_onnx_model(path: Path) -> Path:
     from onnx import TensorProto, helper
 
     w = helper.make_tensor("W", TensorProto.FLOAT, [2, 2], [-4.0, 4.0, -4.0, 4.0])
-    b = helper.make_tensor("B", TensorProto.FLOAT, [2], [2.0, -2.0])
+    b = helper.make_tensor("B", TensorProto.FLOAT, [2], [4.0, -4.0])
     nodes = [
         helper.make_node("MatMul", ["input", "W"], ["z0"]),
         helper.make_node("Add", ["z0", "B"], ["z"]),

@@ -19,7 +19,7 @@ from modelpilot.errors import InvalidInputError
 __all__ = ["OutputFormat", "console", "emit", "err_console", "parse_time", "table"]
 
 console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 class OutputFormat(StrEnum):

@@ -86,10 +86,10 @@ class PythonLoader:
     needs_artifact = False  # a file artifact is optional: importable modules need none
 
     def trust(self, artifact: Path | None, entrypoint: str | None, request: TrustRequest) -> dict[str, Any]:
-        if not request.trust_code:
+        if not request.trust_code or not request.reason.strip():
             raise TrustError(
                 "a python model runs its own code when loaded; refusing without an explicit trust decision",
-                hint="add --trust-code (and --reason TEXT) after reviewing the code",
+                hint="review the code, then add --trust-code --reason 'who reviewed it and why'",
             )
         return {"kind": "code-execution", "entrypoint": entrypoint, "reason": request.reason}
 

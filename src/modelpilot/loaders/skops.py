@@ -51,7 +51,7 @@ class SkopsLoader:
                 hint=f"review them, then register again with {flags}",
                 details={"untrusted_types": missing},
             )
-        return {"kind": "skops", "trusted_types": untrusted}
+        return {"kind": "skops", "trusted_types": untrusted, "reason": request.reason}
 
     def load(
         self, artifact: Path | None, *, entrypoint: str | None, trust: Mapping[str, Any], signature: Signature
