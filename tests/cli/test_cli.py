@@ -114,6 +114,7 @@ def test_onnx_registration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ("args", "message"),
     [
         (["register", "m", "missing.onnx"], "artifact file missing.onnx does not exist"),
+        (["register", "m", "model.bin"], "cannot tell the format of 'model.bin'"),
         (["register", "m", "{model}", "--format", "skops", "--reference", "nope.csv"], "does not exist"),
         (
             ["register", "m", "{model}", "--format", "skops", "--reference", "{ref}", "--target", "zz"],

@@ -84,8 +84,11 @@ def test_tampered_artifact_refuses_to_load(registry: Registry, files: dict[str, 
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ArtifactError, match="does not match its content"):
         registry.load("m", 1)
-    report = registry.promote("m", 1, force=True, reason="test").report
-    assert [r.passed for r in report.results if r.rule == "artifact_verified"] == [False]
+    with pytest.raises(GateFailedError, match="artifact_verified") as refused:  # --force never overrides integrity
+        registry.promote("m", 1, force=True, reason="test")
+    results = refused.value.details["report"]["results"]
+    assert [r["passed"] for r in results if r["rule"] == "artifact_verified"] == [False]
+    assert registry.aliases("m") == {}
 
 
 def test_failed_registration_leaves_nothing(registry: Registry, files: dict[str, Path], tmp_path: Path) -> None:
@@ -186,6 +189,9 @@ def test_alias_errors(registry: Registry, files: dict[str, Path]) -> None:
         registry.set_alias("m", "bad alias!", 1, reason="x")
     with pytest.raises(NotFoundError, match="no alias"):
         registry.unset_alias("m", "canary", reason="x")
+    for numeric in ("2", "v2", "latest"):
+        with pytest.raises(InvalidInputError, match="version number"):
+            registry.set_alias("m", numeric, 1, reason="x")
 
 
 POLICY = {

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from modelpilot.cli.context import registry
 from modelpilot.cli.output import OutputFormat, console, emit, err_console, table
-from modelpilot.errors import GateFailedError
+from modelpilot.errors import GateFailedError, InvalidInputError
 from modelpilot.loaders.base import TrustRequest
 from modelpilot.registry import GateReport, VersionInfo, load_policy, parse_lineage, read_metrics
 
@@ -53,13 +53,36 @@ def gate_table(report: GateReport) -> Table:
     return table(columns, rows, title=f"gate {report.policy!r}: v{report.candidate} vs current holder {holder}")
 
 
+_EXTENSIONS = {".onnx": "onnx", ".skops": "skops", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "pickle"}
+
+
+def infer_format(artifact: str | None) -> str:
+    """The format a file name implies, or an error asking for --format.
+
+    >>> infer_format("model.skops"), infer_format("rules.py:predict")
+    ('skops', 'python')
+    """
+    if artifact is not None:
+        if ".py:" in artifact:
+            return "python"
+        suffix = Path(artifact).suffix.lower()
+        if suffix in _EXTENSIONS:
+            return _EXTENSIONS[suffix]
+    raise InvalidInputError(
+        f"cannot tell the format of {artifact!r} from its name",
+        hint="add --format onnx|skops|python|pickle",
+    )
+
+
 def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name, e.g. credit.")],
     artifact: Annotated[
         str | None, typer.Argument(help="Model file, or FILE.py:NAME / module:NAME for python.")
     ] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Artifact format.")] = Format.onnx,
+    format: Annotated[
+        Format | None, typer.Option("--format", "-f", help="Artifact format (default: from the file extension).")
+    ] = None,
     reference: Annotated[
         Path | None, typer.Option(help="Reference data (CSV or Parquet), stored with the version.")
     ] = None,
@@ -81,7 +104,7 @@ def register(
     info = registry(ctx).register(
         name,
         artifact,
-        format=format.value,
+        format=format.value if format else infer_format(artifact),
         reference=reference,
         target=target,
         signature_file=signature,

@@ -124,7 +124,7 @@ class OnnxLoader:
             session = ort.InferenceSession(str(artifact), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise InvalidInputError(
-                f"not a loadable ONNX model: {exc}".splitlines()[0],
+                " ".join(f"not a loadable ONNX model: {exc}".split()),
                 hint="export the model with an ONNX converter and check it with onnx.checker",
             ) from exc
         return OnnxModel(session, signature)

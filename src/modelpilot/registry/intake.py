@@ -156,7 +156,9 @@ def prepare(
             raise
         except Exception as exc:  # the model's own error, whatever its type
             raise InvalidInputError(
-                f"the model fails on the first rows of the reference data: {type(exc).__name__}: {exc}".splitlines()[0],
+                " ".join(
+                    f"the model fails on the first rows of the reference data: {type(exc).__name__}: {exc}".split()
+                ),
                 hint="check the reference data holds the features the model was trained on",
             ) from exc
         if len(out) != smoke.num_rows:

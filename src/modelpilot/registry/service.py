@@ -367,6 +367,10 @@ class Registry:
         evidence: dict[str, Any],
     ) -> AliasMove:
         check_name(alias, "alias")
+        if alias.lstrip("v").isdigit() or alias == "latest":
+            raise InvalidInputError(
+                f"alias {alias!r} would read as a version number", hint="use a name such as production or canary"
+            )
         if not reason.strip():
             raise InvalidInputError("every alias move needs a reason", hint="add --reason TEXT")
         m = self._model_row(conn, name)
@@ -532,7 +536,10 @@ class Registry:
                 artifact_ok=self.artifact_ok(cand),
             )
             evidence = {"policy": policy.model_dump(mode="json"), "gate": report.model_dump(mode="json")}
-            refused = not report.passed and not force
+            # --force overrides judgement (metrics, lineage, compatibility), never integrity: a changed artifact
+            # is not the artifact anyone reviewed.
+            tampered = any(r.rule == "artifact_verified" and not r.passed for r in report.results)
+            refused = not report.passed and (not force or tampered)
             if refused:  # a refusal is a decision too: record it, then tell the caller
                 self.audit.append(
                     conn,
