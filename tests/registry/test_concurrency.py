@@ -37,27 +37,28 @@ def _register(home: str, store: str, model: str, ref: str, barrier: object, out:
         reg.store.close()
 
 
-@pytest.mark.slow
-def test_eight_processes_get_distinct_consecutive_versions(settings: Settings, tmp_path: Path) -> None:
+def run_workers(settings: Settings, tmp_path: Path, n: int, *, race_open: bool) -> list[object]:
+    """Start ``n`` spawned processes that register at one moment; return what each reported."""
     model = write_python_model(tmp_path / "model.py")
     ref = write_reference(tmp_path / "ref.csv")
-    Registry.open(settings).store.close()  # migrate once, as `modelpilot` would on first use
     ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(WORKERS), ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_register,
-            args=(str(settings.home), settings.store_url, str(model), str(ref), barrier, out, False),
-        )
-        for _ in range(WORKERS)
-    ]
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    args = (str(settings.home), settings.store_url, str(model), str(ref), barrier, out, race_open)
+    procs = [ctx.Process(target=_register, args=args) for _ in range(n)]
     for p in procs:
         p.start()
-    results = [out.get(timeout=120) for _ in procs]
+    results: list[object] = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    assert sorted(results) == list(range(1, WORKERS + 1)), results
+    return results
+
+
+@pytest.mark.slow
+def test_eight_processes_get_distinct_consecutive_versions(settings: Settings, tmp_path: Path) -> None:
+    Registry.open(settings).store.close()  # migrate once, as `modelpilot` would on first use
+    results = run_workers(settings, tmp_path, WORKERS, race_open=False)
+    assert sorted(results) == list(range(1, WORKERS + 1)), results  # type: ignore[type-var]
     assert main(["--home", str(settings.home), "--store", settings.store_url, "audit", "verify"]) == 0
     reg = Registry.open(settings)
     try:
@@ -71,20 +72,5 @@ def test_eight_processes_get_distinct_consecutive_versions(settings: Settings, t
 @pytest.mark.slow
 def test_first_use_migration_is_safe_when_processes_race(settings: Settings, tmp_path: Path) -> None:
     """No one migrated the store before the processes start: they race to create the schema."""
-    model = write_python_model(tmp_path / "model.py")
-    ref = write_reference(tmp_path / "ref.csv")
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(4), ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_register,
-            args=(str(settings.home), settings.store_url, str(model), str(ref), barrier, out, True),
-        )
-        for _ in range(4)
-    ]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert sorted(results) == [1, 2, 3, 4], results
+    results = run_workers(settings, tmp_path, 4, race_open=True)
+    assert sorted(results) == [1, 2, 3, 4], results  # type: ignore[type-var]
