@@ -54,7 +54,6 @@ class Lineage(BaseModel):
 
 def parse_lineage(pairs: Iterable[str]) -> Lineage:
     """Parse ``KEY=VALUE`` pairs into a :class:`Lineage`; a malformed pair raises naming it."""
-    lin = Lineage()
     data: dict[str, Any] = {"parameters": {}, "extra": {}}
     for pair in pairs:
         key, sep, value = pair.partition("=")
