@@ -21,14 +21,20 @@ from typing import Any, ClassVar
 __all__ = [
     "ArtifactError",
     "AuditChainError",
+    "BadRequestError",
     "ConfigError",
     "ConflictError",
     "GateFailedError",
     "InvalidInputError",
     "ModelPilotError",
+    "ModelTimeoutError",
     "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
     "StoreError",
     "TrustError",
+    "UnauthenticatedError",
+    "UnavailableError",
 ]
 
 
@@ -131,3 +137,45 @@ class StoreError(ModelPilotError):
 
     code = "store_error"
     http_status = 503
+
+
+class BadRequestError(ModelPilotError):
+    """A request body cannot be parsed at all (not JSON, a broken binary header, a wrong content length)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class PayloadTooLargeError(ModelPilotError):
+    """A request body or batch is larger than the server's configured limit."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnauthenticatedError(ModelPilotError):
+    """A route needs a bearer token and none, or an unknown or revoked one, was sent."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDeniedError(ModelPilotError):
+    """The token is valid but its role does not allow this route."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
+class UnavailableError(ModelPilotError):
+    """The server or a model is not ready (still loading, draining, or over its concurrency cap)."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+class ModelTimeoutError(ModelPilotError):
+    """A model did not answer within its timeout."""
+
+    code = "model_timeout"
+    http_status = 504

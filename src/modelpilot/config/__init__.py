@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from modelpilot.config.settings import RegistrySettings, Settings, load_settings
+from modelpilot.config.settings import (
+    AuthSettings,
+    EventSettings,
+    RegistrySettings,
+    ServingSettings,
+    Settings,
+    load_settings,
+)
 
-__all__ = ["RegistrySettings", "Settings", "load_settings"]
+__all__ = ["AuthSettings", "EventSettings", "RegistrySettings", "ServingSettings", "Settings", "load_settings"]

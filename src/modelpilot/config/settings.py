@@ -31,7 +31,7 @@ from pydantic_settings import (
 
 from modelpilot.errors import ConfigError
 
-__all__ = ["RegistrySettings", "Settings", "load_settings"]
+__all__ = ["AuthSettings", "EventSettings", "RegistrySettings", "ServingSettings", "Settings", "load_settings"]
 
 
 class RegistrySettings(BaseModel):
@@ -46,6 +46,49 @@ class RegistrySettings(BaseModel):
         "(free text) instead of 'category' when a signature is inferred.",
     )
     production_alias: str = Field("production", description="The alias `promote` moves by default.")
+
+
+class ServingSettings(BaseModel):
+    """Settings of `modelpilot serve` and `modelpilot up`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind; anything but loopback turns inference auth on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
+    workers: int = Field(1, ge=1, le=64, description="Server processes (each loads every served model).")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    max_rows: int = Field(10_000, ge=1, description="Rows (batch size) allowed in one request; more get 413.")
+    model_timeout_s: float = Field(10.0, gt=0, description="A model call slower than this answers 504.")
+    model_concurrency: int = Field(
+        4, ge=1, description="Model calls running at once per model version; more wait for a free slot."
+    )
+    queue_timeout_s: float = Field(
+        5.0, gt=0, description="How long a request waits for a free model slot before answering 503."
+    )
+    shadow_queue: int = Field(1000, ge=1, description="Shadow calls waiting to run; beyond it they are dropped.")
+    plan_poll_s: float = Field(0.5, gt=0, le=2.0, description="How often a replica checks the store for plan changes.")
+    drain_timeout_s: float = Field(15.0, ge=0, description="On SIGTERM, how long in-flight requests may finish.")
+
+
+class AuthSettings(BaseModel):
+    """Who may call what."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inference_required: bool | None = Field(
+        None,
+        description="Inference routes need a `predict` token. Default: on when the server binds to a "
+        "non-loopback address, off on loopback. Admin routes always need a token.",
+    )
+
+
+class EventSettings(BaseModel):
+    """The inference event stream."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Emit one event per request and per shadow call.")
+    queue_size: int = Field(10_000, ge=1, description="Events waiting for the bus; beyond it they are dropped.")
 
 
 class Settings(BaseSettings):
@@ -66,6 +109,9 @@ class Settings(BaseSettings):
     )
     actor: str | None = Field(None, description="Who the audit log names for CLI actions; default user@host.")
     registry: RegistrySettings = Field(default_factory=lambda: RegistrySettings())
+    serving: ServingSettings = Field(default_factory=lambda: ServingSettings())
+    auth: AuthSettings = Field(default_factory=lambda: AuthSettings())
+    events: EventSettings = Field(default_factory=lambda: EventSettings())
 
     @field_validator("store")
     @classmethod

@@ -35,6 +35,9 @@ __all__ = [
     "audit_log",
     "metadata",
     "models",
+    "tokens",
+    "traffic_history",
+    "traffic_plans",
     "versions",
 ]
 
@@ -153,3 +156,44 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+traffic_plans = Table(
+    "traffic_plans",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="RESTRICT"), primary_key=True),
+    Column("plan", JSON, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
+"""The current traffic plan of each served model; ``revision`` is global and grows with every change."""
+
+traffic_history = Table(
+    "traffic_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="RESTRICT"), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("plan", JSON, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_traffic_history_model", "model_id", "id"),
+)
+"""Every plan a model has had, newest last: what ``rollback`` reads to find the last known-good version."""
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", String(256), nullable=True),
+)
+"""API bearer tokens: only the SHA-256 of each secret is kept; the secret is shown once, at creation."""
