@@ -26,6 +26,7 @@ __all__ = [
     "ConflictError",
     "GateFailedError",
     "InvalidInputError",
+    "ModelError",
     "ModelPilotError",
     "ModelTimeoutError",
     "NotFoundError",
@@ -179,3 +180,10 @@ class ModelTimeoutError(ModelPilotError):
 
     code = "model_timeout"
     http_status = 504
+
+
+class ModelError(ModelPilotError):
+    """The model's own code raised while predicting."""
+
+    code = "model_error"
+    http_status = 500

@@ -5,7 +5,7 @@ change is never stored without its entry, nor an entry without its change. Appen
 :meth:`modelpilot.storage.Store.write`, which serialises them so the chain stays linear across processes.
 
 Action names in use: ``model.create``, ``version.register``, ``alias.set``, ``alias.unset``, ``promote``,
-``promote.refused``, ``trust.pickle``, ``trust.code``, ``trust.types``.
+``promote.refused``, ``trust.pickle``, ``trust.code``, ``trust.types``, ``token.create``, ``token.revoke``.
 
 Example:
     >>> import tempfile

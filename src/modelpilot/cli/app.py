@@ -17,6 +17,9 @@ from modelpilot.cli.context import AppState, settings
 from modelpilot.cli.demo import demo
 from modelpilot.cli.output import err_console
 from modelpilot.cli.registry_cmds import register_commands
+from modelpilot.cli.serve_cmds import serve, up
+from modelpilot.cli.token_cmds import token_app
+from modelpilot.cli.traffic_cmds import rollback, traffic_app
 from modelpilot.errors import ModelPilotError
 from modelpilot.storage import normalise_url
 
@@ -76,7 +79,12 @@ register_commands(app)
 app.add_typer(alias_app, name="alias")
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
+app.add_typer(token_app, name="token")
 app.command("demo")(demo)
+app.command("serve")(serve)
+app.command("up")(up)
+app.add_typer(traffic_app, name="traffic")
+app.command("rollback")(rollback)
 
 
 def main(argv: list[str] | None = None) -> int:

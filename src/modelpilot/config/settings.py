@@ -89,6 +89,7 @@ class EventSettings(BaseModel):
 
     enabled: bool = Field(True, description="Emit one event per request and per shadow call.")
     queue_size: int = Field(10_000, ge=1, description="Events waiting for the bus; beyond it they are dropped.")
+    jsonl_path: Path | None = Field(None, description="Also append every event to this JSON-lines file.")
 
 
 class Settings(BaseSettings):

@@ -9,6 +9,7 @@ decision is recorded as code-execution trust and audited.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 from collections.abc import Callable, Mapping
@@ -106,8 +107,10 @@ class PythonLoader:
         left, attr = split_entrypoint(entrypoint)
         if artifact is not None:
             mod_name = f"modelpilot_user_{artifact.name[:16]}"
-            spec = importlib.util.spec_from_file_location(mod_name, artifact)
-            if spec is None or spec.loader is None:  # pragma: no cover - a stored file always gives a spec
+            # Stored artifacts are named by digest, without ".py": give the source loader explicitly.
+            source = importlib.machinery.SourceFileLoader(mod_name, str(artifact))
+            spec = importlib.util.spec_from_file_location(mod_name, artifact, loader=source)
+            if spec is None or spec.loader is None:  # pragma: no cover - an explicit loader always gives a spec
                 raise InvalidInputError(f"cannot import {artifact}", hint="register a .py file")
             module = importlib.util.module_from_spec(spec)
             sys.modules[mod_name] = module

@@ -1,0 +1,7 @@
+"""Auth: API bearer tokens with roles (predict, operate, admin), stored hashed, and request authentication."""
+
+from __future__ import annotations
+
+from modelpilot.auth.tokens import Principal, Role, TokenInfo, Tokens, TokenTable, hash_token
+
+__all__ = ["Principal", "Role", "TokenInfo", "TokenTable", "Tokens", "hash_token"]

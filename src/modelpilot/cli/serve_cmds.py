@@ -1,0 +1,98 @@
+"""`modelpilot serve` (the data plane) and `modelpilot up` (the embedded shape: server plus, as later issues add
+them, the in-process monitor and controller)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Annotated
+
+import typer
+
+from modelpilot.cli.context import settings as resolve_settings
+from modelpilot.cli.output import err_console
+from modelpilot.config import Settings, load_settings
+
+__all__ = ["serve", "up"]
+
+HostOpt = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1; env MODELPILOT_SERVING__HOST).")]
+PortOpt = Annotated[int | None, typer.Option(help="TCP port (default 8000).")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Server processes (default 1).")]
+
+
+def _with_serving(base: Settings, host: str | None, port: int | None, workers: int | None) -> Settings:
+    serving = base.serving.model_dump()
+    for key, value in (("host", host), ("port", port), ("workers", workers)):
+        if value is not None:
+            serving[key] = value
+    data = base.model_dump()
+    data["serving"] = serving
+    return load_settings(
+        None,
+        **{k: v for k, v in data.items() if k in ("home", "store", "actor")},
+        serving=serving,
+        registry=data["registry"],
+        auth=data["auth"],
+        events=data["events"],
+    )
+
+
+def _run(s: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sv = s.serving
+    from modelpilot.serving.context import is_loopback
+
+    auth_on = s.auth.inference_required if s.auth.inference_required is not None else not is_loopback(sv.host)
+    auth_word = "on" if auth_on else "off"
+    events_word = "on" if s.events.enabled else "off"
+    err_console.print(
+        f"modelpilot serving on http://{sv.host}:{sv.port} with {sv.workers} worker(s); "
+        f"store {s.store_url.split('@')[-1]}; inference auth {auth_word}; events {events_word}",
+        highlight=False,
+    )
+    common = {
+        "host": sv.host,
+        "port": sv.port,
+        "access_log": False,
+        "timeout_graceful_shutdown": max(1, int(sv.drain_timeout_s)),
+        "log_level": "info",
+        "server_header": False,
+    }
+    if sv.workers == 1:
+        from modelpilot.serving.app import create_app
+
+        uvicorn.run(create_app(s), **common)  # type: ignore[arg-type]
+        return
+    # Worker processes read their settings from the environment; metrics are merged across them.
+    os.environ["MODELPILOT_HOME"] = str(s.home)
+    os.environ["MODELPILOT_STORE"] = s.store_url
+    os.environ["MODELPILOT_ACTOR"] = s.actor_name
+    for key, value in s.serving.model_dump().items():
+        os.environ[f"MODELPILOT_SERVING__{key.upper()}"] = str(value)
+    for key, value in s.events.model_dump().items():
+        if value is None:
+            os.environ.pop(f"MODELPILOT_EVENTS__{key.upper()}", None)
+            continue
+        os.environ[f"MODELPILOT_EVENTS__{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    if s.auth.inference_required is not None:
+        os.environ["MODELPILOT_AUTH__INFERENCE_REQUIRED"] = str(s.auth.inference_required).lower()
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="modelpilot-metrics-"))
+    uvicorn.run(
+        "modelpilot.serving.app:create_app_from_env",
+        factory=True,
+        workers=sv.workers,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:
+    """Serve every model that has a traffic plan (Open Inference Protocol v2, v1 records, admin API, /metrics)."""
+    _run(_with_serving(resolve_settings(ctx), host, port, workers))
+
+
+def up(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run the embedded shape in one process: the server now; the monitor and controller join as they land."""
+    _run(_with_serving(resolve_settings(ctx), host, port, 1))

@@ -1,0 +1,9 @@
+"""Events: the inference and label event model and the bus they travel on (see :mod:`modelpilot.events.bus`)."""
+
+from __future__ import annotations
+
+from modelpilot.events.bus import Bus, InProcessBus, Subscriber
+from modelpilot.events.model import Event, InferenceEvent, LabelEvent, Variant
+from modelpilot.events.sinks import JsonlSink
+
+__all__ = ["Bus", "Event", "InProcessBus", "InferenceEvent", "JsonlSink", "LabelEvent", "Subscriber", "Variant"]

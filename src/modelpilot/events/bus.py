@@ -1,0 +1,142 @@
+"""The event bus interface and the in-process bus (the embedded default).
+
+Publishing never blocks the caller: the queue is bounded, and an event that does not fit is dropped, counted in
+``modelpilot_events_dropped_total`` and logged (at most once a second). A background thread hands queued events to
+subscribers in batches, so a slow subscriber slows the bus, never a request. The Kafka issue adds a bus with the same
+interface and a disk spool.
+
+Example:
+    >>> from modelpilot.events.model import LabelEvent
+    >>> seen = []
+    >>> bus = InProcessBus(capacity=10)
+    >>> bus.subscribe(seen.extend)
+    >>> bus.publish(LabelEvent(request_id="r1", label=1, time=0.0))
+    True
+    >>> bus.flush(timeout=2.0), [e.request_id for e in seen]
+    (True, ['r1'])
+    >>> bus.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from modelpilot.events.model import Event
+from modelpilot.telemetry import metrics
+
+__all__ = ["Bus", "InProcessBus", "Subscriber"]
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Sequence[Event]], None]
+
+
+class Bus(Protocol):
+    """Where inference and label events go."""
+
+    def publish(self, event: Event) -> bool:
+        """Queue one event without blocking; False when it was dropped."""
+        ...
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Receive every later event, in batches, on the bus's delivery thread."""
+        ...
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every queued event was delivered; False on timeout."""
+        ...
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush, then stop delivering."""
+        ...
+
+
+class InProcessBus:
+    """A bounded in-memory queue with a delivery thread.
+
+    Parameters
+    ----------
+    capacity
+        Events that may wait for delivery; beyond it ``publish`` drops and counts.
+    batch_size
+        Most events handed to a subscriber in one call.
+    """
+
+    def __init__(self, capacity: int = 10_000, *, batch_size: int = 512) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self._queue: deque[Event] = deque()
+        self._subscribers: list[Subscriber] = []
+        self._wake = threading.Event()
+        self._delivered_cond = threading.Condition()
+        self._closed = False
+        self._accepted = 0
+        self._last_drop_log = 0.0
+        self.dropped = 0
+        self.delivered = 0
+        self._thread = threading.Thread(target=self._run, name="modelpilot-bus", daemon=True)
+        self._thread.start()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def publish(self, event: Event) -> bool:
+        """Queue ``event``; drop it (counted and logged) when the queue is full or the bus is closed."""
+        if self._closed or len(self._queue) >= self.capacity:
+            self.dropped += 1
+            metrics.EVENTS_DROPPED.labels(reason="closed" if self._closed else "queue_full").inc()
+            now = time.monotonic()
+            if now - self._last_drop_log >= 1.0:
+                self._last_drop_log = now
+                log.warning("event queue full (%d): dropped %d events so far", self.capacity, self.dropped)
+            return False
+        self._accepted += 1
+        self._queue.append(event)
+        metrics.EVENTS_PUBLISHED.inc()
+        self._wake.set()
+        return True
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Add a subscriber (called on the delivery thread)."""
+        self._subscribers.append(subscriber)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            while self._queue:
+                batch: list[Event] = []
+                while self._queue and len(batch) < self.batch_size:
+                    batch.append(self._queue.popleft())
+                metrics.EVENT_QUEUE_DEPTH.set(len(self._queue))
+                for subscriber in list(self._subscribers):
+                    try:
+                        subscriber(batch)
+                    except Exception:  # a subscriber's bug must not stop delivery to the others
+                        log.exception("event subscriber %r failed on a batch of %d", subscriber, len(batch))
+                with self._delivered_cond:
+                    self.delivered += len(batch)
+                    self._delivered_cond.notify_all()
+            metrics.EVENT_QUEUE_DEPTH.set(0)
+            if self._closed and not self._queue:
+                return
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until every event queued so far was delivered."""
+        target = self._accepted
+        self._wake.set()
+        with self._delivered_cond:
+            return self._delivered_cond.wait_for(lambda: self.delivered >= target, timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (up to ``timeout``), then stop the thread."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout)

@@ -1,0 +1,173 @@
+"""The Starlette application: builds the process's context, mounts every route, and runs the background work.
+
+Start-up loads every planned model off the event loop (``/v2/health/ready`` answers 503 until then), starts the
+shadow workers and the watcher that polls the store (plans, aliases, tokens) every ``serving.plan_poll_s``.
+Shutdown (uvicorn stops accepting and waits for in-flight requests first) drains the shadow queue and flushes the
+event bus, both bounded by ``serving.drain_timeout_s``.
+
+Example:
+    >>> import tempfile
+    >>> from modelpilot.config import load_settings
+    >>> app = create_app(load_settings(home=tempfile.mkdtemp()))
+    >>> sorted({r.path for r in app.routes})[:3]
+    ['/metrics', '/openapi.json', '/v1/feedback']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelpilot.auth import Tokens
+from modelpilot.config.settings import Settings
+from modelpilot.errors import ModelPilotError
+from modelpilot.events.bus import Bus, InProcessBus
+from modelpilot.events.sinks import JsonlSink
+from modelpilot.registry import Registry
+from modelpilot.serving.admin_routes import admin_routes, refresh_tokens
+from modelpilot.serving.context import ServerContext
+from modelpilot.serving.http import error_response, json_response
+from modelpilot.serving.oip_routes import oip_routes
+from modelpilot.serving.openapi import openapi_document
+from modelpilot.serving.shadow import ShadowQueue
+from modelpilot.serving.state import ModelTable
+from modelpilot.serving.traffic import TrafficPlans
+from modelpilot.serving.v1_routes import v1_routes
+from modelpilot.telemetry import metrics
+
+__all__ = ["create_app", "create_app_from_env"]
+
+log = logging.getLogger(__name__)
+
+
+async def _on_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    detail = getattr(exc, "detail", "not found")
+    if status == 405:
+        return json_response(
+            {"error": f"method {request.method} is not allowed on {request.url.path}", "code": "method_not_allowed"},
+            405,
+        )
+    return json_response(
+        {
+            "error": f"no route {request.url.path} ({detail})",
+            "code": "not_found",
+            "hint": "see /openapi.json for every route",
+        },
+        status,
+    )
+
+
+async def _metrics(request: Request) -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type.split(";")[0], headers={"content-type": content_type})
+
+
+async def _openapi(request: Request) -> Response:
+    return json_response(request.app.state.openapi)
+
+
+async def _watch(ctx: ServerContext) -> None:
+    """Poll the store and reload plans or tokens when they changed; a failed poll is logged and retried."""
+    interval = ctx.settings.serving.plan_poll_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            marker = await asyncio.to_thread(ctx.table.marker)
+            if marker != ctx.table.loaded_marker:
+                report = await asyncio.to_thread(ctx.table.reload)
+                log.info("traffic plans reloaded: %s", report)
+            version = await asyncio.to_thread(ctx.tokens.version)
+            if version != ctx.token_version:
+                await refresh_tokens(ctx)
+        except Exception:
+            log.exception("watching the store failed; serving the last loaded plans")
+
+
+def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None = None) -> Starlette:
+    """The server for ``settings``; ``bus`` replaces the in-process bus (events off: pass none and disable)."""
+    registry = Registry.open(settings)
+    store = registry.store
+    plans = TrafficPlans(store)
+    tokens = Tokens(store)
+    executor = ThreadPoolExecutor(
+        max_workers=max(4, settings.serving.model_concurrency * 2), thread_name_prefix="modelpilot-model"
+    )
+    table = ModelTable(registry, plans, executor, settings.serving, seed=seed)
+    if bus is None and settings.events.enabled:
+        bus = InProcessBus(settings.events.queue_size)
+    sink = JsonlSink(settings.events.jsonl_path) if settings.events.jsonl_path and bus is not None else None
+    if sink is not None and bus is not None:
+        bus.subscribe(sink)
+    ctx = ServerContext(
+        settings=settings,
+        registry=registry,
+        plans=plans,
+        tokens=tokens,
+        table=table,
+        executor=executor,
+        bus=bus if settings.events.enabled else None,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.shadows = ShadowQueue(settings.serving.shadow_queue, ctx.publish if ctx.bus is not None else None)
+        ctx.shadows.start()
+        await refresh_tokens(ctx)
+        report = await asyncio.to_thread(table.reload)
+        log.info("serving %s (plan revision %s)", report["models"] or "no models yet", report["revision"])
+        watcher = asyncio.create_task(_watch(ctx), name="modelpilot-watch")
+        try:
+            yield
+        finally:
+            ctx.draining = True
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            timeout = settings.serving.drain_timeout_s
+            await ctx.shadows.drain(timeout)
+            if ctx.bus is not None:
+                flushed = await asyncio.to_thread(ctx.bus.flush, timeout)
+                if not flushed:
+                    log.warning("shutdown: event bus not flushed within %.1f s", timeout)
+                await asyncio.to_thread(ctx.bus.close, timeout)
+            if sink is not None:
+                sink.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            store.close()
+
+    routes = [
+        *oip_routes(),
+        *v1_routes(),
+        *admin_routes(),
+        Route("/metrics", _metrics, methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ModelPilotError: _on_error, HTTPException: _not_found, Exception: _on_error},
+    )
+    app.state.mp = ctx
+    app.state.openapi = openapi_document()
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """The app for worker processes: settings come from the environment (``modelpilot serve`` sets it)."""
+    from modelpilot.config import load_settings
+
+    return create_app(load_settings())

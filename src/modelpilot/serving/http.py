@@ -1,0 +1,74 @@
+"""HTTP helpers shared by every route: bounded body reads, JSON responses, and the one error mapping.
+
+Every deliberate error becomes ``{"error": message, "code": ..., "hint": ...}`` with its HTTP status; anything
+else becomes a 500 whose body says only that the server failed (the traceback goes to the log, never the caller).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelpilot.errors import BadRequestError, ModelPilotError, PayloadTooLargeError
+
+__all__ = ["error_response", "json_response", "read_body", "read_json"]
+
+log = logging.getLogger(__name__)
+
+_JSON = "application/json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response encoded with orjson (numpy arrays allowed)."""
+    body = orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return Response(body, status_code=status, media_type=_JSON, headers=headers)
+
+
+def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> Response:
+    """The response for an error: its own status and body when deliberate, a bare 500 otherwise."""
+    if isinstance(exc, ModelPilotError):
+        return json_response(exc.to_dict(), exc.http_status, headers)
+    log.error("unhandled error answering a request", exc_info=exc)
+    return json_response(
+        {"error": "internal server error; the server log has the details", "code": "internal"}, 500, headers
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise BadRequestError("Content-Length is not a number", hint="send a valid Content-Length") from None
+        if declared > limit:
+            raise PayloadTooLargeError(
+                f"request body is {declared} bytes, more than this server's limit of {limit}",
+                hint="send fewer rows per request, or raise serving.max_body_bytes",
+            )
+        return await request.body()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"request body passed this server's limit of {limit} bytes",
+                hint="send fewer rows per request, or raise serving.max_body_bytes",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body parsed as JSON (400 naming the problem when it is not)."""
+    body = await read_body(request, limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"request body is not valid JSON: {exc}", hint="send a JSON document") from None

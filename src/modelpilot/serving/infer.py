@@ -1,0 +1,170 @@
+"""The inference pipeline shared by the v2 and v1 routes: route, run (with fallback), record, copy to shadows.
+
+Handlers parse their wire format into a batch, call :func:`run_inference`, and encode what it returns. Metrics,
+the inference event and shadow copies are all handled here, once, for both protocols — on success and on failure.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
+
+from modelpilot.errors import ModelError, ModelPilotError, ModelTimeoutError
+from modelpilot.events.model import InferenceEvent
+from modelpilot.serving.runner import Prediction
+from modelpilot.serving.shadow import ShadowJob, ShadowQueue
+from modelpilot.serving.state import LoadedVersion, ServedModel
+from modelpilot.telemetry import metrics
+
+__all__ = ["Outcome", "already_counted", "new_request_id", "record_failure", "run_inference"]
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What answered a request."""
+
+    prediction: Prediction
+    version: int
+    variant: str
+    fallback_reason: str | None
+    request_id: str
+
+
+async def run_inference(
+    served: ServedModel,
+    target: LoadedVersion,
+    variant: str,
+    batch: dict[str, npt.NDArray[Any]],
+    *,
+    request_id: str,
+    arrived: float,
+    started: float,
+    protocol: str,
+    publish: Callable[[InferenceEvent], Any] | None,
+    shadows: ShadowQueue | None,
+) -> Outcome:
+    """Run the routed version (or the fallback when it fails), record the event, and queue shadow copies."""
+    fallback_reason: str | None = None
+    try:
+        prediction = await target.runner.predict(batch)
+    except (ModelError, ModelTimeoutError) as exc:
+        fb = served.fallback
+        if fb is None or fb.info.version == target.info.version:
+            record_failure(served.name, target.info.version, variant, protocol, exc, started)
+            if publish is not None:
+                publish(
+                    _event(
+                        served.name,
+                        target.info.version,
+                        variant,
+                        batch,
+                        None,
+                        request_id,
+                        arrived,
+                        started,
+                        exc.http_status,
+                        exc.message,
+                        protocol,
+                    )
+                )
+            raise
+        fallback_reason = "timeout" if isinstance(exc, ModelTimeoutError) else "error"
+        metrics.FALLBACKS.labels(model=served.name, reason=fallback_reason).inc()
+        target, variant = fb, "fallback"
+        try:
+            prediction = await target.runner.predict(batch)
+        except ModelPilotError as fb_exc:
+            record_failure(served.name, target.info.version, variant, protocol, fb_exc, started)
+            if publish is not None:
+                publish(
+                    _event(
+                        served.name,
+                        target.info.version,
+                        variant,
+                        batch,
+                        None,
+                        request_id,
+                        arrived,
+                        started,
+                        fb_exc.http_status,
+                        fb_exc.message,
+                        protocol,
+                    )
+                )
+            raise
+    version = target.info.version
+    metrics.REQUESTS.labels(
+        model=served.name, version=str(version), variant=variant, protocol=protocol, code="200"
+    ).inc()
+    metrics.REQUEST_DURATION.labels(model=served.name, variant=variant, protocol=protocol).observe(
+        time.perf_counter() - started
+    )
+    if publish is not None:
+        publish(
+            _event(served.name, version, variant, batch, prediction, request_id, arrived, started, 200, None, protocol)
+        )
+    if shadows is not None and served.plan.shadows:
+        for shadow_version in served.router.shadows():
+            loaded = served.versions.get(shadow_version)
+            if loaded is not None:
+                shadows.offer(ShadowJob(served.name, loaded, batch, request_id, arrived))
+    return Outcome(prediction, version, variant, fallback_reason, request_id)
+
+
+def record_failure(
+    model: str, version: int | None, variant: str, protocol: str, exc: BaseException, started: float
+) -> None:
+    """Count a request that ended in an error (bad input, busy, model failure)."""
+    code = str(exc.http_status) if isinstance(exc, ModelPilotError) else "500"
+    metrics.REQUESTS.labels(
+        model=model, version="" if version is None else str(version), variant=variant, protocol=protocol, code=code
+    ).inc()
+    metrics.REQUEST_DURATION.labels(model=model, variant=variant, protocol=protocol).observe(
+        time.perf_counter() - started
+    )
+    exc._modelpilot_counted = True  # type: ignore[attr-defined]
+
+
+def already_counted(exc: BaseException) -> bool:
+    """True when :func:`record_failure` has counted this error already."""
+    return bool(getattr(exc, "_modelpilot_counted", False))
+
+
+def _event(
+    model: str,
+    version: int,
+    variant: str,
+    batch: dict[str, npt.NDArray[Any]],
+    prediction: Prediction | None,
+    request_id: str,
+    arrived: float,
+    started: float,
+    status: int,
+    error: str | None,
+    protocol: str,
+) -> InferenceEvent:
+    return InferenceEvent(
+        request_id=request_id,
+        time=arrived,
+        model=model,
+        version=version,
+        variant=variant,  # type: ignore[arg-type]
+        features=batch,
+        prediction=None if prediction is None else prediction.prediction,
+        probabilities=None if prediction is None else prediction.probabilities,
+        classes=None if prediction is None else prediction.classes,
+        latency_s=time.perf_counter() - started,
+        status=status,
+        error=error,
+        protocol=protocol,
+    )

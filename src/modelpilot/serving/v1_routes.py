@@ -1,0 +1,170 @@
+"""Record-style routes: ``POST /v1/models/{name}:predict`` (KServe v1 convention) and ``POST /v1/feedback``.
+
+Predict takes ``{"instances": [{"feature": value, ...}, ...]}`` and answers ``{"predictions": [...],
+"probabilities": [...], "classes": [...], "model_version": "3", "variant": "stable", "request_id": "..."}``
+(probabilities and classes for classifiers only). Feedback takes ``[{"request_id": "...", "label": ...}, ...]``
+(or ``{"labels": [...]}``), validates every item first, then puts each label on the bus for the monitor to join.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelpilot.auth import Role
+from modelpilot.errors import InvalidInputError, UnavailableError
+from modelpilot.events.model import LabelEvent
+from modelpilot.serving.context import ServerContext, require
+from modelpilot.serving.http import error_response, json_response, read_json
+from modelpilot.serving.infer import already_counted, new_request_id, record_failure, run_inference
+from modelpilot.serving.inputs import batch_from_records
+from modelpilot.telemetry import metrics
+
+__all__ = ["v1_routes"]
+
+_MAX_FEEDBACK = 10_000
+
+
+def _plain(values: Any) -> list[Any]:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+async def predict(request: Request) -> Response:
+    """Predict on records."""
+    arrived = time.time()
+    started = time.perf_counter()
+    ctx: ServerContext = request.app.state.mp
+    name = request.path_params["name"]
+    metrics.IN_FLIGHT.inc()
+    variant, version, label = "stable", None, "unknown"
+    request_id = request.headers.get("x-request-id") or new_request_id()
+    try:
+        if ctx.draining:
+            raise UnavailableError("server is shutting down", hint="retry on another replica")
+        require(request, Role.predict)
+        served = ctx.table.get(name)
+        label = name
+        doc = await read_json(request, ctx.settings.serving.max_body_bytes)
+        if not isinstance(doc, dict) or "instances" not in doc:
+            raise InvalidInputError(
+                'body: expected an object with "instances"', hint='send {"instances": [{"feature": value, ...}]}'
+            )
+        extra = sorted(set(doc) - {"instances"})
+        if extra:
+            raise InvalidInputError(f"body: unknown field(s) {extra}", hint='send only {"instances": [...]}')
+        instances = doc["instances"]
+        sticky = None
+        plan = served.plan
+        if plan.sticky_header is not None:
+            sticky = request.headers.get(plan.sticky_header)
+        elif plan.sticky_field is not None and isinstance(instances, list) and instances:
+            first = instances[0]
+            if isinstance(first, dict) and first.get(plan.sticky_field) is not None:
+                sticky = str(first[plan.sticky_field])
+        choice = served.router.choose(sticky)
+        loaded, variant = served.versions[choice.version], choice.variant
+        version = loaded.info.version
+        batch = batch_from_records(loaded.info.signature, instances, max_rows=ctx.settings.serving.max_rows)
+        outcome = await run_inference(
+            served,
+            loaded,
+            variant,
+            batch,
+            request_id=request_id,
+            arrived=arrived,
+            started=started,
+            protocol="v1",
+            publish=ctx.publish if ctx.bus is not None else None,
+            shadows=ctx.shadows,
+        )
+        p = outcome.prediction
+        body: dict[str, Any] = {"predictions": _plain(p.prediction)}
+        if p.probabilities is not None:
+            body["probabilities"] = p.probabilities
+            body["classes"] = _plain(p.classes or ())
+        body.update(model_version=str(outcome.version), variant=outcome.variant, request_id=request_id)
+        if outcome.fallback_reason:
+            body["fallback_reason"] = outcome.fallback_reason
+        return json_response(
+            body,
+            headers={"x-request-id": request_id, "x-model-version": str(outcome.version), "x-variant": outcome.variant},
+        )
+    except Exception as exc:
+        if not already_counted(exc):
+            record_failure(label, version, variant, "v1", exc, started)
+        return error_response(exc, {"x-request-id": request_id})
+    finally:
+        metrics.IN_FLIGHT.dec()
+
+
+def parse_feedback(doc: Any, now: float) -> list[LabelEvent]:
+    """Validate a feedback body completely (nothing is accepted unless everything is valid).
+
+    >>> [e.label for e in parse_feedback([{"request_id": "a", "label": 1}], 0.0)]
+    [1]
+    """
+    items = doc.get("labels") if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError(
+            "body: expected a non-empty list of labels", hint='send [{"request_id": "...", "label": ...}, ...]'
+        )
+    if len(items) > _MAX_FEEDBACK:
+        raise InvalidInputError(
+            f"body: {len(items)} labels, more than {_MAX_FEEDBACK} in one request",
+            hint="send labels in smaller batches",
+        )
+    out: list[LabelEvent] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInputError(
+                f"[{i}]: expected an object", hint='each label is {"request_id": "...", "label": ...}'
+            )
+        unknown = sorted(set(item) - {"request_id", "label", "model"})
+        if unknown:
+            raise InvalidInputError(f"[{i}]: unknown field(s) {unknown}", hint="allowed: request_id, label, model")
+        rid = item.get("request_id")
+        if not isinstance(rid, str) or not rid or len(rid) > 256:
+            raise InvalidInputError(
+                f"[{i}].request_id: expected the request id string the prediction returned",
+                hint="use the request_id (or X-Request-Id header) of the prediction",
+            )
+        if "label" not in item or item["label"] is None:
+            raise InvalidInputError(f"[{i}].label: missing", hint='send the true outcome, e.g. 0 or "approved"')
+        value = item["label"]
+        if not isinstance(value, str | int | float | bool):
+            raise InvalidInputError(
+                f"[{i}].label: expected a number, string or boolean", hint="send the true outcome as a single value"
+            )
+        model = item.get("model")
+        if model is not None and not isinstance(model, str):
+            raise InvalidInputError(f"[{i}].model: expected a model name", hint='e.g. "credit"')
+        out.append(LabelEvent(request_id=rid, label=value, time=now, model=model))
+    return out
+
+
+async def feedback(request: Request) -> Response:
+    """Accept labels for earlier predictions."""
+    try:
+        require(request, Role.predict)
+        ctx: ServerContext = request.app.state.mp
+        labels = parse_feedback(await read_json(request, ctx.settings.serving.max_body_bytes), time.time())
+        accepted = 0
+        if ctx.bus is not None:
+            for ev in labels:
+                accepted += bool(ctx.bus.publish(ev))
+        metrics.LABELS_RECEIVED.inc(accepted)
+        return json_response({"accepted": accepted, "dropped": len(labels) - accepted}, 202)
+    except Exception as exc:
+        return error_response(exc)
+
+
+def v1_routes() -> list[Route]:
+    """The record-style routes."""
+    return [
+        Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+        Route("/v1/feedback", feedback, methods=["POST"]),
+    ]

@@ -1,0 +1,139 @@
+"""Every Prometheus instrument modelpilot exports, declared once (``modelpilot_`` prefix, base units).
+
+Labels are bounded: model names and versions come from the registry (only served ones appear), variants are the
+four roles, protocols are ``v1``/``v2``, codes are HTTP status codes. Generated SLO rules (the SLO issue) use these
+exact names, so renaming one is a breaking change.
+
+When the server runs several worker processes, ``PROMETHEUS_MULTIPROC_DIR`` is set before they start and
+:func:`exposition` merges every worker's values.
+
+Example:
+    >>> REQUESTS.labels(model="doc", version="1", variant="stable", protocol="v2", code="200").inc()
+    >>> b"modelpilot_requests_total" in exposition()[0]
+    True
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from modelpilot._version import __version__
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+__all__ = [
+    "BUILD_INFO",
+    "EVENTS_DROPPED",
+    "EVENTS_PUBLISHED",
+    "EVENT_QUEUE_DEPTH",
+    "FALLBACKS",
+    "IN_FLIGHT",
+    "LABELS_RECEIVED",
+    "LATENCY_BUCKETS",
+    "MODEL_ERRORS",
+    "MODEL_INFO",
+    "PLAN_RELOADS",
+    "PLAN_REVISION",
+    "REQUESTS",
+    "REQUEST_DURATION",
+    "SHADOW_DROPS",
+    "SHADOW_REQUESTS",
+    "exposition",
+]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Request duration buckets in seconds: 5, 10, 25, 50, 100, 250, 500 ms, 1 s and 2.5 s as SLO thresholds need."""
+
+REQUESTS = Counter(
+    "modelpilot_requests_total",
+    "Inference requests answered, by model, version, variant, protocol and HTTP status code.",
+    ["model", "version", "variant", "protocol", "code"],
+)
+REQUEST_DURATION = Histogram(
+    "modelpilot_request_duration_seconds",
+    "Time to answer an inference request, from body read to response built.",
+    ["model", "variant", "protocol"],
+    buckets=LATENCY_BUCKETS,
+)
+MODEL_ERRORS = Counter(
+    "modelpilot_model_errors_total",
+    "Model calls that raised or timed out, by kind (error, timeout).",
+    ["model", "version", "kind"],
+)
+FALLBACKS = Counter(
+    "modelpilot_fallbacks_total",
+    "Requests answered by the fallback version because the routed version failed.",
+    ["model", "reason"],
+)
+SHADOW_REQUESTS = Counter(
+    "modelpilot_shadow_requests_total",
+    "Shadow calls run, by outcome (ok, error, timeout).",
+    ["model", "version", "outcome"],
+)
+SHADOW_DROPS = Counter(
+    "modelpilot_shadow_drops_total",
+    "Shadow calls dropped because the shadow queue was full.",
+    ["model"],
+)
+IN_FLIGHT = Gauge(
+    "modelpilot_in_flight_requests",
+    "Inference requests being answered now.",
+    multiprocess_mode="livesum",
+)
+EVENT_QUEUE_DEPTH = Gauge(
+    "modelpilot_event_queue_depth",
+    "Events waiting for the bus.",
+    multiprocess_mode="livesum",
+)
+EVENTS_PUBLISHED = Counter("modelpilot_events_published_total", "Events accepted by the bus.")
+EVENTS_DROPPED = Counter(
+    "modelpilot_events_dropped_total",
+    "Events dropped before reaching the bus, by reason (queue_full, closed).",
+    ["reason"],
+)
+LABELS_RECEIVED = Counter("modelpilot_feedback_labels_total", "Labels accepted by the feedback route.")
+PLAN_REVISION = Gauge(
+    "modelpilot_traffic_plan_revision",
+    "Revision of the traffic plans this process serves.",
+    multiprocess_mode="max",
+)
+PLAN_RELOADS = Counter(
+    "modelpilot_traffic_plan_reloads_total",
+    "Traffic-plan reloads, by outcome (ok, failed: the previous plan stays).",
+    ["outcome"],
+)
+MODEL_INFO = Gauge(
+    "modelpilot_model_info",
+    "1 for each version this process serves, with its role and format.",
+    ["model", "version", "variant", "format"],
+    multiprocess_mode="max",
+)
+BUILD_INFO = Gauge(
+    "modelpilot_build_info",
+    "1, labelled with the modelpilot and Python versions.",
+    ["version", "python"],
+    multiprocess_mode="max",
+)
+BUILD_INFO.labels(version=__version__, python=platform.python_version()).set(1)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page and its content type (every worker's values merged in multi-process mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
