@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system components the integration tests start (DESIGN §4), when they are missing and we can.
-# Debian packages: postgresql (later issues add prometheus, chromium, ...). Runs `apt-get update` at most once.
+# Debian packages: postgresql, curl (the documented examples are run by a test); later issues add prometheus,
+# chromium, ... Runs `apt-get update` at most once.
 set -euo pipefail
 
 missing=()
 have_pg() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null; }
 have_pg || missing+=(postgresql)
+command -v curl >/dev/null || missing+=(curl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system components: all present"

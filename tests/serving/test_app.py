@@ -281,3 +281,31 @@ def test_a_stream_of_bad_requests_does_not_stop_good_ones(serve: ServeFactory) -
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
         assert "error" in r.json()
     assert s.infer([0.5], [0.5]).status_code == 200
+
+
+def test_canary_split_and_sticky_keys_through_the_server(serve: ServeFactory) -> None:
+    s = serve()
+    s.plans.set(TrafficPlan(model="credit", stable=1, canary=2, weight=30, sticky_header="X-User"), actor="t")
+    s.refresh()
+    seen = {}
+    for user in range(60):
+        versions = {s.infer([0.5], [0.5], headers={"x-user": f"u{user}"}).json()["model_version"] for _ in range(3)}
+        assert len(versions) == 1  # the same user always meets the same version
+        seen[user] = versions.pop()
+    assert 0 < sum(v == "2" for v in seen.values()) < 60
+    unkeyed = [s.infer([0.5], [0.5]).json()["model_version"] for _ in range(200)]
+    assert 30 < unkeyed.count("2") < 90  # 30% of 200, well inside five standard deviations (6.5 each)
+
+
+def test_sticky_field_uses_the_first_row(serve: ServeFactory) -> None:
+    s = serve()
+    s.plans.set(TrafficPlan(model="credit", stable=1, canary=2, weight=50, sticky_field="x2"), actor="t")
+    s.refresh()
+    for x2 in (0.11, 0.42, 0.73):
+        got = {
+            s.client.post("/v1/models/credit:predict", json={"instances": [{"x1": x1, "x2": x2}]}).json()[
+                "model_version"
+            ]
+            for x1 in (0.1, 0.5, 0.9)
+        }
+        assert len(got) == 1
