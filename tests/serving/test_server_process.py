@@ -161,3 +161,23 @@ def test_workers_share_metrics(home: tuple[Settings, Registry], tmp_path: Path) 
             if ln.startswith("modelpilot_requests_total") and 'code="200"' in ln and 'protocol="v2"' in ln
         )
         assert float(line.rsplit(" ", 1)[1]) == 20.0  # both workers' counts, merged
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_postgresql_follow_a_rollback(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from modelpilot.config import load_settings
+    from modelpilot.serving.plan import TrafficPlan
+    from modelpilot.serving.traffic import TrafficPlans
+    from tests.serving.models import register_models
+
+    url = request.getfixturevalue("postgres").create_database()
+    home = tmp_path / "home"  # the artifact folder is shared by both replicas, as a shared volume would be
+    registry = Registry.open(load_settings(home=home, store=url))
+    register_models(registry, tmp_path / "src")
+    TrafficPlans(registry.store).set(TrafficPlan(model="credit", stable=1, canary=2, weight=100), actor="t")
+    registry.store.close()
+    with ServerProcess(home, store=url) as a, ServerProcess(home, store=url) as b:
+        assert _version_served(a.url) == _version_served(b.url) == "2"
+        assert main(["--home", str(home), "--store", url, "rollback", "credit", "--reason", "canary bad"]) == 0
+        for proc in (a, b):
+            assert _wait_for(proc.url, "1", 2.0) < 2.0
