@@ -60,7 +60,16 @@ class ServingSettings(BaseModel):
     max_rows: int = Field(10_000, ge=1, description="Rows (batch size) allowed in one request; more get 413.")
     model_timeout_s: float = Field(10.0, gt=0, description="A model call slower than this answers 504.")
     model_concurrency: int = Field(
-        4, ge=1, description="Model calls running at once per model version; more wait for a free slot."
+        2,
+        ge=1,
+        description="Model calls running at once per model version; more requests wait for a free slot "
+        "and are joined into the next call.",
+    )
+    max_batch_rows: int = Field(
+        256,
+        ge=0,
+        description="Most rows joined into one model call from requests that arrive together "
+        "(0: never join; for models whose rows are not independent).",
     )
     queue_timeout_s: float = Field(
         5.0, gt=0, description="How long a request waits for a free model slot before answering 503."

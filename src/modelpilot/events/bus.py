@@ -64,14 +64,19 @@ class InProcessBus:
     capacity
         Events that may wait for delivery; beyond it ``publish`` drops and counts.
     batch_size
-        Most events handed to a subscriber in one call.
+        Most events handed to a subscriber in one call; a queue this long wakes the delivery thread at once.
+    linger_s
+        Otherwise the delivery thread wakes this often: publishing then costs no thread wake-up per event,
+        which on a busy server is worth more than a few milliseconds of delivery delay.
     """
 
-    def __init__(self, capacity: int = 10_000, *, batch_size: int = 512) -> None:
+    def __init__(self, capacity: int = 10_000, *, batch_size: int = 512, linger_s: float = 0.02) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.batch_size = batch_size
+        self.linger_s = linger_s
+        self._published = metrics.EVENTS_PUBLISHED
         self._queue: deque[Event] = deque()
         self._subscribers: list[Subscriber] = []
         self._wake = threading.Event()
@@ -99,8 +104,9 @@ class InProcessBus:
             return False
         self._accepted += 1
         self._queue.append(event)
-        metrics.EVENTS_PUBLISHED.inc()
-        self._wake.set()
+        self._published.inc()
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
         return True
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -109,7 +115,7 @@ class InProcessBus:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(0.5)
+            self._wake.wait(self.linger_s)
             self._wake.clear()
             while self._queue:
                 batch: list[Event] = []

@@ -60,11 +60,12 @@ class ServerContext:
     draining: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def inference_auth(self) -> bool:
-        """Whether inference routes need a token (explicit setting, else on for non-loopback binds)."""
+    inference_auth: bool = False
+
+    def __post_init__(self) -> None:
+        # Whether inference routes need a token: the explicit setting, else on for non-loopback binds.
         explicit = self.settings.auth.inference_required
-        return explicit if explicit is not None else not is_loopback(self.settings.serving.host)
+        self.inference_auth = explicit if explicit is not None else not is_loopback(self.settings.serving.host)
 
     def publish(self, event: InferenceEvent) -> None:
         """Hand an event to the bus (never blocks)."""

@@ -6,8 +6,9 @@ the inference event and shadow copies are all handled here, once, for both proto
 
 from __future__ import annotations
 
+import os
+import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,16 @@ from modelpilot.telemetry import metrics
 __all__ = ["Outcome", "already_counted", "new_request_id", "record_failure", "run_inference"]
 
 
+_IDS = random.Random(int.from_bytes(os.urandom(16), "big"))  # seeded once: os.urandom per request is a syscall
+
+
 def new_request_id() -> str:
-    """A fresh request id (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A fresh request id: 32 hex characters, 128 random bits (unique, not secret).
+
+    >>> len(new_request_id()), new_request_id() != new_request_id()
+    (32, True)
+    """
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,19 @@
-"""The model runner: model code off the event loop, with a per-version concurrency cap and a timeout.
+"""The model runner: model code off the event loop, with adaptive batching, a concurrency cap and timeouts.
 
-A call first waits (at most ``queue_timeout_s``) for one of the version's ``concurrency`` slots — 503 when none
-frees up — then runs in the shared thread pool. A call slower than ``timeout_s`` answers 504 at once; its thread
-finishes in the background and only then gives its slot back, so a hung model cannot take more than its share of
-threads. Classifiers are called once, through ``predict_proba``; the predicted class is the most probable one.
+Each loaded version has a runner. A request's batch joins the runner's pending list; whenever one of the
+version's ``concurrency`` call slots is free, the pending requests (up to ``max_batch_rows`` rows) are joined into
+one batch and run as **one** model call in the shared thread pool, then the answers are split back per request.
+Requests that arrive together — within one event-loop turn, or while every slot is busy — therefore share a call,
+which is what makes a Python server fast: the fixed cost of a model call (input checks, one thread hand-off) is
+paid once per batch instead of once per request. Nothing waits on purpose for a batch to fill, so a lone request
+is never delayed. Models must treat rows independently (every scikit-learn, ONNX and most Python models do); set
+``serving.max_batch_rows`` to 0 for one that does not.
+
+Limits: a request waits at most ``queue_timeout_s`` for a slot (then 503) and a call may take ``timeout_s``
+(then 504 at once for every request in it; the thread finishes in the background and only then frees its slot,
+so a hung model cannot take more than its share of threads). When a joined call raises, its requests are run one
+by one, so one bad row fails only its own request. Classifiers are called once, through ``predict_proba``; the
+predicted class is the most probable one.
 
 Example:
     >>> import asyncio
@@ -13,16 +23,21 @@ Example:
     ...     is_classifier, classes = False, None
     ...     def predict(self, batch): return batch["x"] * 2
     ...     def predict_proba(self, batch): raise TypeError("regressor")
-    >>> runner = VersionRunner("m", 1, Double(), ThreadPoolExecutor(2), concurrency=2, timeout_s=1.0)
-    >>> asyncio.run(runner.predict({"x": np.array([1.0, 2.0])})).prediction.tolist()
-    [2.0, 4.0]
+    >>> runner = VersionRunner("m", 1, Double(), ThreadPoolExecutor(2), concurrency=1, timeout_s=1.0)
+    >>> async def three():
+    ...     return await asyncio.gather(*(runner.predict({"x": np.array([v, v + 0.5])}) for v in (1.0, 2.0, 3.0)))
+    >>> [p.prediction.tolist() for p in asyncio.run(three())]
+    [[2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]
+    >>> runner.calls  # the three requests shared one model call
+    1
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +59,29 @@ class Prediction:
     classes: tuple[Any, ...] | None
 
 
+@dataclass(eq=False, slots=True)
+class _Item:
+    batch: Batch
+    rows: int
+    future: asyncio.Future[Prediction]
+    solo: bool = False
+    expiry: asyncio.TimerHandle | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Call:
+    items: list[_Item]
+    timer: asyncio.TimerHandle | None = None
+    timed_out: bool = False
+    offsets: list[int] = field(default_factory=list)
+
+
+def _rows(batch: Batch) -> int:
+    for column in batch.values():
+        return len(column)
+    return 0
+
+
 class VersionRunner:
     """One loaded version, ready to be called from the event loop.
 
@@ -56,11 +94,13 @@ class VersionRunner:
     executor
         The thread pool model code runs in.
     concurrency
-        Calls of this version that may run at once.
+        Model calls of this version that may run at once.
     timeout_s
-        Longest a call may take before the caller gets 504.
+        Longest a call may take before its callers get 504.
     queue_timeout_s
-        Longest a call waits for a free slot before the caller gets 503.
+        Longest a request waits for a free slot before its caller gets 503.
+    max_batch_rows
+        Most rows joined into one call (0: never join requests).
     """
 
     def __init__(
@@ -70,9 +110,10 @@ class VersionRunner:
         model: LoadedModel,
         executor: Executor,
         *,
-        concurrency: int = 4,
+        concurrency: int = 2,
         timeout_s: float = 10.0,
         queue_timeout_s: float = 5.0,
+        max_batch_rows: int = 256,
     ) -> None:
         self.model_name = model_name
         self.version = version
@@ -81,60 +122,144 @@ class VersionRunner:
         self.timeout_s = timeout_s
         self.queue_timeout_s = queue_timeout_s
         self.concurrency = concurrency
-        self._slots = asyncio.Semaphore(concurrency)
+        self.max_batch_rows = max_batch_rows
         self.classes: tuple[Any, ...] | None = tuple(model.classes) if model.is_classifier and model.classes else None
+        self._labels = (
+            None
+            if self.classes is None
+            else np.asarray(self.classes, dtype=object if isinstance(self.classes[0], str) else None)
+        )
+        self._pending: deque[_Item] = deque()
+        self._busy = 0
+        self._flush_scheduled = False
+        self.calls = 0
         self._errors = metrics.MODEL_ERRORS.labels(model=model_name, version=str(version), kind="error")
         self._timeouts = metrics.MODEL_ERRORS.labels(model=model_name, version=str(version), kind="timeout")
 
+    # ------------------------------------------------------------------------------ worker thread side
     def _call(self, batch: Batch) -> Prediction:
-        if self.classes is not None:
+        if self._labels is not None:
             proba = np.asarray(self.model.predict_proba(batch), dtype=np.float64)
-            labels = np.asarray(self.classes, dtype=object if isinstance(self.classes[0], str) else None)
-            return Prediction(labels[np.argmax(proba, axis=1)], proba, self.classes)
+            return Prediction(self._labels[np.argmax(proba, axis=1)], proba, self.classes)
         return Prediction(np.asarray(self.model.predict(batch)), None, None)
 
+    # ------------------------------------------------------------------------------ event loop side
     async def predict(self, batch: Batch) -> Prediction:
-        """Run the model on ``batch`` within the cap and the timeout."""
-        slots = self._slots
-        if slots.locked():
-            try:
-                await asyncio.wait_for(slots.acquire(), self.queue_timeout_s)
-            except TimeoutError:
-                raise UnavailableError(
-                    f"model {self.model_name!r} v{self.version} is busy: all {self.concurrency} slots stayed taken "
-                    f"for {self.queue_timeout_s:g} s",
-                    hint="retry later, or raise serving.model_concurrency",
-                ) from None
-        else:
-            await slots.acquire()
+        """Run the model on ``batch`` (possibly joined with other requests' rows) within the limits."""
         loop = asyncio.get_running_loop()
+        item = _Item(batch, _rows(batch), loop.create_future())
+        self._pending.append(item)
+        if self._busy >= self.concurrency:
+            item.expiry = loop.call_later(self.queue_timeout_s, self._expire, item)
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await item.future
+
+    def _expire(self, item: _Item) -> None:
         try:
+            self._pending.remove(item)
+        except ValueError:  # dispatched meanwhile
+            return
+        if not item.future.done():
+            item.future.set_exception(
+                UnavailableError(
+                    f"model {self.model_name!r} v{self.version} is busy: all {self.concurrency} call slots stayed "
+                    f"taken for {self.queue_timeout_s:g} s",
+                    hint="retry later, or raise serving.model_concurrency",
+                )
+            )
+
+    def _take(self) -> list[_Item]:
+        first = self._pending.popleft()
+        items = [first]
+        if first.solo or self.max_batch_rows <= 0:
+            return items
+        rows, keys = first.rows, first.batch.keys()
+        while self._pending:
+            nxt = self._pending[0]
+            if nxt.solo or rows + nxt.rows > self.max_batch_rows or nxt.batch.keys() != keys:
+                break
+            items.append(self._pending.popleft())
+            rows += nxt.rows
+        return items
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        loop = asyncio.get_running_loop()
+        while self._pending and self._busy < self.concurrency:
+            items = [it for it in self._take() if not it.future.done()]  # drop requests whose caller left
+            if not items:
+                continue
+            for it in items:
+                if it.expiry is not None:
+                    it.expiry.cancel()
+            if len(items) == 1:
+                batch = items[0].batch
+            else:
+                batch = {k: np.concatenate([it.batch[k] for it in items]) for k in items[0].batch}
+            call = _Call(items)
+            self._busy += 1
+            self.calls += 1
             future = loop.run_in_executor(self.executor, self._call, batch)
-        except BaseException:
-            slots.release()
-            raise
-        future.add_done_callback(lambda _f: slots.release())
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
-        except TimeoutError:
-            self._timeouts.inc()
-            future.add_done_callback(_consume)
-            raise ModelTimeoutError(
-                f"model {self.model_name!r} v{self.version} did not answer within {self.timeout_s:g} s",
-                hint="retry later; operators can raise serving.model_timeout_s",
-            ) from None
-        except ModelPilotError:
-            self._errors.inc()
-            raise
-        except Exception as exc:
-            self._errors.inc()
-            raise ModelError(
-                f"model {self.model_name!r} v{self.version} failed: {type(exc).__name__}: {exc}",
-                hint="check the request against the model's signature; operators see the traceback in the log",
-            ) from exc
+            call.timer = loop.call_later(self.timeout_s, self._time_out, call)
+            future.add_done_callback(lambda f, c=call: self._done(c, f))  # type: ignore[misc]
 
+    def _time_out(self, call: _Call) -> None:
+        call.timed_out = True
+        for it in call.items:
+            if not it.future.done():
+                self._timeouts.inc()
+                it.future.set_exception(
+                    ModelTimeoutError(
+                        f"model {self.model_name!r} v{self.version} did not answer within {self.timeout_s:g} s",
+                        hint="retry later; operators can raise serving.model_timeout_s",
+                    )
+                )
 
-def _consume(future: asyncio.Future[Any]) -> None:
-    """Retrieve a timed-out call's late result or error, so asyncio does not warn about it."""
-    if not future.cancelled():
-        future.exception()
+    def _done(self, call: _Call, future: asyncio.Future[Prediction]) -> None:
+        self._busy -= 1
+        if call.timer is not None:
+            call.timer.cancel()
+        exc = None if future.cancelled() else future.exception()
+        if call.timed_out:
+            pass  # its callers already have their 504; this only frees the slot
+        elif exc is not None and len(call.items) > 1:
+            for it in reversed(call.items):  # isolate the failing request: run each alone, first in line
+                it.solo = True
+                self._pending.appendleft(it)
+        elif exc is not None:
+            self._fail(call.items[0], exc)
+        else:
+            self._deliver(call, future.result())
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _fail(self, item: _Item, exc: BaseException) -> None:
+        if item.future.done():
+            return
+        self._errors.inc()
+        if isinstance(exc, ModelPilotError):
+            item.future.set_exception(exc)
+            return
+        err = ModelError(
+            f"model {self.model_name!r} v{self.version} failed: {type(exc).__name__}: {exc}",
+            hint="check the request against the model's signature; operators see the traceback in the log",
+        )
+        err.__cause__ = exc
+        item.future.set_exception(err)
+
+    def _deliver(self, call: _Call, result: Prediction) -> None:
+        if len(call.items) == 1:
+            it = call.items[0]
+            if not it.future.done():
+                it.future.set_result(result)
+            return
+        start = 0
+        for it in call.items:
+            end = start + it.rows
+            if not it.future.done():
+                proba = None if result.probabilities is None else result.probabilities[start:end]
+                it.future.set_result(Prediction(result.prediction[start:end], proba, result.classes))
+            start = end

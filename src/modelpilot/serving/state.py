@@ -133,6 +133,7 @@ class ModelTable:
             concurrency=s.model_concurrency,
             timeout_s=s.model_timeout_s,
             queue_timeout_s=s.queue_timeout_s,
+            max_batch_rows=s.max_batch_rows,
         )
         loaded = LoadedVersion(info, runner)
         self._loaded[key] = loaded
