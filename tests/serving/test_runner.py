@@ -19,7 +19,10 @@ class Model:
     """Labels each row by x > 0; raises on any negative row; records every call's size."""
 
     is_classifier = True
-    classes = ("neg", "pos")
+
+    @property
+    def classes(self) -> list[Any]:
+        return ["neg", "pos"]
 
     def __init__(self, delay: float = 0.0) -> None:
         self.sizes: list[int] = []
