@@ -309,3 +309,11 @@ def test_sticky_field_uses_the_first_row(serve: ServeFactory) -> None:
             for x1 in (0.1, 0.5, 0.9)
         }
         assert len(got) == 1
+
+
+def test_feedback_with_events_off_is_refused_clearly(serve: ServeFactory) -> None:
+    s = serve(events={"enabled": False})
+    r = s.client.post("/v1/feedback", json=[{"request_id": "a", "label": 1}])
+    assert r.status_code == 503 and "events.enabled" in r.json()["error"]
+    assert s.infer([0.5], [0.5]).status_code == 200
+    assert s.flush() == []

@@ -129,6 +129,22 @@ async def run_inference(
     return Outcome(prediction, version, variant, fallback_reason, request_id)
 
 
+_OK: dict[tuple[str, int, str, str], tuple[Any, Any]] = {}
+
+
+def _ok_instruments(model: str, version: int, variant: str, protocol: str) -> tuple[Any, Any]:
+    """The success counter and duration histogram of one (model, version, variant, protocol), looked up once."""
+    key = (model, version, variant, protocol)
+    found = _OK.get(key)
+    if found is None:
+        found = (
+            metrics.REQUESTS.labels(model=model, version=str(version), variant=variant, protocol=protocol, code="200"),
+            metrics.REQUEST_DURATION.labels(model=model, variant=variant, protocol=protocol),
+        )
+        _OK[key] = found
+    return found
+
+
 def record_failure(
     model: str, version: int | None, variant: str, protocol: str, exc: BaseException, started: float
 ) -> None:

@@ -152,10 +152,12 @@ async def feedback(request: Request) -> Response:
         require(request, Role.predict)
         ctx: ServerContext = request.app.state.mp
         labels = parse_feedback(await read_json(request, ctx.settings.serving.max_body_bytes), time.time())
-        accepted = 0
-        if ctx.bus is not None:
-            for ev in labels:
-                accepted += bool(ctx.bus.publish(ev))
+        if ctx.bus is None:
+            raise UnavailableError(
+                "labels cannot be recorded: this server's event stream is off (events.enabled=false)",
+                hint="turn events on (MODELPILOT_EVENTS__ENABLED=true) to collect labels",
+            )
+        accepted = sum(bool(ctx.bus.publish(ev)) for ev in labels)
         metrics.LABELS_RECEIVED.inc(accepted)
         return json_response({"accepted": accepted, "dropped": len(labels) - accepted}, 202)
     except Exception as exc:
