@@ -317,3 +317,23 @@ def test_feedback_with_events_off_is_refused_clearly(serve: ServeFactory) -> Non
     assert r.status_code == 503 and "events.enabled" in r.json()["error"]
     assert s.infer([0.5], [0.5]).status_code == 200
     assert s.flush() == []
+
+
+def test_unknown_output_or_long_request_id_is_refused_before_the_model_runs(serve: ServeFactory) -> None:
+    s = serve()
+    body = {
+        "inputs": [
+            {"name": "x1", "datatype": "FP64", "shape": [1], "data": [0.5]},
+            {"name": "x2", "datatype": "FP64", "shape": [1], "data": [0.5]},
+        ],
+        "outputs": [{"name": "embedding"}],
+    }
+    r = s.client.post("/v2/models/credit/infer", json=body)
+    assert r.status_code == 422 and "outputs[0] 'embedding'" in r.json()["error"]
+    r = s.infer([0.5], [0.5], headers={"x-request-id": "x" * 300})
+    assert r.status_code == 400 and "request id" in r.json()["error"] and "x-request-id" not in r.headers
+    r = s.client.post(
+        "/v1/models/credit:predict", json={"instances": [{"x1": 0.5, "x2": 0.5}]}, headers={"x-request-id": "y" * 300}
+    )
+    assert r.status_code == 400
+    assert [e for e in s.flush() if isinstance(e, InferenceEvent)] == []  # nothing ran, nothing recorded

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -87,7 +88,8 @@ async def _watch(ctx: ServerContext) -> None:
         await asyncio.sleep(interval)
         try:
             marker = await asyncio.to_thread(ctx.table.marker)
-            if marker != ctx.table.loaded_marker:
+            retry = bool(ctx.table.errors) and time.monotonic() >= ctx.table.retry_at
+            if marker != ctx.table.loaded_marker or retry:
                 report = await asyncio.to_thread(ctx.table.reload)
                 log.info("traffic plans reloaded: %s", report)
             version = await asyncio.to_thread(ctx.tokens.version)

@@ -15,14 +15,23 @@ from typing import Any
 
 import numpy.typing as npt
 
-from modelpilot.errors import ModelError, ModelPilotError, ModelTimeoutError
+from modelpilot.errors import BadRequestError, ModelError, ModelPilotError, ModelTimeoutError
 from modelpilot.events.model import InferenceEvent
 from modelpilot.serving.runner import Prediction
 from modelpilot.serving.shadow import ShadowJob, ShadowQueue
 from modelpilot.serving.state import LoadedVersion, ServedModel
 from modelpilot.telemetry import metrics
 
-__all__ = ["Outcome", "already_counted", "new_request_id", "record_failure", "run_inference"]
+__all__ = [
+    "MAX_REQUEST_ID",
+    "Outcome",
+    "already_counted",
+    "checked_request_id",
+    "id_header",
+    "new_request_id",
+    "record_failure",
+    "run_inference",
+]
 
 
 _IDS = random.Random(int.from_bytes(os.urandom(16), "big"))  # seeded once: os.urandom per request is a syscall
@@ -35,6 +44,29 @@ def new_request_id() -> str:
     (32, True)
     """
     return f"{_IDS.getrandbits(128):032x}"
+
+
+MAX_REQUEST_ID = 256
+"""Longest request id accepted (header ``X-Request-Id`` or the v2 ``id``): it is stored with every event."""
+
+
+def checked_request_id(value: str | None) -> str | None:
+    """A caller's request id, refused with 400 when it is too long to store with the events.
+
+    >>> checked_request_id("abc"), checked_request_id(None)
+    ('abc', None)
+    """
+    if value is not None and len(value) > MAX_REQUEST_ID:
+        raise BadRequestError(
+            f"request id: {len(value)} characters, more than {MAX_REQUEST_ID}",
+            hint="send a shorter X-Request-Id (or v2 id), e.g. a UUID",
+        )
+    return value or None
+
+
+def id_header(request_id: str | None) -> dict[str, str] | None:
+    """The ``X-Request-Id`` response header for an id (none for an id refused as too long)."""
+    return {"x-request-id": request_id} if request_id and len(request_id) <= MAX_REQUEST_ID else None
 
 
 @dataclass(frozen=True, slots=True)

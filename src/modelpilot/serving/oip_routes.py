@@ -17,13 +17,20 @@ from starlette.routing import Route
 
 from modelpilot import __version__
 from modelpilot.auth import Role
-from modelpilot.errors import BadRequestError, NotFoundError, UnavailableError
+from modelpilot.errors import BadRequestError, InvalidInputError, NotFoundError, UnavailableError
 from modelpilot.protocol.oip import INFERENCE_HEADER, decode_infer_request, encode_infer_response
 from modelpilot.protocol.signature import Feature
 from modelpilot.protocol.tensors import Tensor
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_body
-from modelpilot.serving.infer import already_counted, new_request_id, record_failure, run_inference
+from modelpilot.serving.infer import (
+    already_counted,
+    checked_request_id,
+    id_header,
+    new_request_id,
+    record_failure,
+    run_inference,
+)
 from modelpilot.serving.state import LoadedVersion, ServedModel
 from modelpilot.telemetry import metrics
 
@@ -166,7 +173,7 @@ async def infer(request: Request) -> Response:
                 f"{INFERENCE_HEADER} is not a number", hint="send the byte length of the JSON header"
             ) from None
         req = decode_infer_request(body, header_length=header_length, content_type=request.headers.get("content-type"))
-        request_id = req.id or request_id or new_request_id()
+        request_id = checked_request_id(req.id or request_id) or new_request_id()
         pinned = request.path_params.get("version")
         if pinned:
             loaded = served.version(_version_number(pinned))
@@ -175,6 +182,7 @@ async def infer(request: Request) -> Response:
             choice = served.router.choose(_sticky_key(request, served, req.inputs))
             loaded, variant = served.versions[choice.version], choice.variant
         version = loaded.info.version
+        _check_outputs(req.outputs, loaded)
         batch = _batch(loaded, req.inputs, ctx.settings.serving.max_rows)
         outcome = await run_inference(
             served,
@@ -211,9 +219,19 @@ async def infer(request: Request) -> Response:
     except Exception as exc:
         if not already_counted(exc):
             record_failure(label, version, variant, "v2", exc, started)
-        return error_response(exc, {"x-request-id": request_id} if request_id else None)
+        return error_response(exc, id_header(request_id))
     finally:
         metrics.IN_FLIGHT.dec()
+
+
+def _check_outputs(requested: Any, loaded: LoadedVersion) -> None:
+    """Refuse unknown requested outputs before the model runs (so a refused request is never also answered)."""
+    known = ("predict", "predict_proba") if loaded.runner.classes is not None else ("predict",)
+    for i, out in enumerate(requested):
+        if out.name not in known:
+            raise InvalidInputError(
+                f"outputs[{i}] {out.name!r}: this model has no such output", hint=f"ask for one of {list(known)}"
+            )
 
 
 def _batch(loaded: LoadedVersion, inputs: tuple[Tensor, ...], max_rows: int) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from modelpilot.telemetry import metrics
 __all__ = ["FALLBACK_ALIAS", "LoadedVersion", "ModelTable", "ServedModel"]
 
 log = logging.getLogger(__name__)
+
+RETRY_FAILED_S = 30.0
+"""A plan whose versions failed to load is tried again this often (a shared volume may come back)."""
 
 FALLBACK_ALIAS = "fallback"
 """The alias whose version answers when the routed version errors or times out."""
@@ -108,6 +112,7 @@ class ModelTable:
         self.models: Mapping[str, ServedModel] = {}
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self.loaded_marker: tuple[int, int] | None = None
+        self.retry_at = 0.0  # monotonic time after which a failed reload is tried again
         self.ready = False
         self.errors: dict[str, str] = {}
 
@@ -174,6 +179,7 @@ class ModelTable:
         self.models = table
         self.loaded_marker = marker
         self.errors = failed
+        self.retry_at = time.monotonic() + RETRY_FAILED_S if failed else 0.0
         self.ready = True
         metrics.PLAN_REVISION.set(revision)
         metrics.PLAN_RELOADS.labels(outcome="failed" if failed else "ok").inc()

@@ -20,7 +20,14 @@ from modelpilot.errors import InvalidInputError, UnavailableError
 from modelpilot.events.model import LabelEvent
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_json
-from modelpilot.serving.infer import already_counted, new_request_id, record_failure, run_inference
+from modelpilot.serving.infer import (
+    already_counted,
+    checked_request_id,
+    id_header,
+    new_request_id,
+    record_failure,
+    run_inference,
+)
 from modelpilot.serving.inputs import batch_from_records
 from modelpilot.telemetry import metrics
 
@@ -41,8 +48,9 @@ async def predict(request: Request) -> Response:
     name = request.path_params["name"]
     metrics.IN_FLIGHT.inc()
     variant, version, label = "stable", None, "unknown"
-    request_id = request.headers.get("x-request-id") or new_request_id()
+    request_id = request.headers.get("x-request-id") or ""
     try:
+        request_id = checked_request_id(request_id) or new_request_id()
         if ctx.draining:
             raise UnavailableError("server is shutting down", hint="retry on another replica")
         require(request, Role.predict)
@@ -96,7 +104,7 @@ async def predict(request: Request) -> Response:
     except Exception as exc:
         if not already_counted(exc):
             record_failure(label, version, variant, "v1", exc, started)
-        return error_response(exc, {"x-request-id": request_id})
+        return error_response(exc, id_header(request_id))
     finally:
         metrics.IN_FLIGHT.dec()
 
