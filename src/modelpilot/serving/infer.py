@@ -9,14 +9,19 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy.typing as npt
+from starlette.requests import Request
+from starlette.responses import Response
 
-from modelpilot.errors import BadRequestError, ModelError, ModelPilotError, ModelTimeoutError
+from modelpilot.auth import Role
+from modelpilot.errors import BadRequestError, ModelError, ModelPilotError, ModelTimeoutError, UnavailableError
 from modelpilot.events.model import InferenceEvent
+from modelpilot.serving.context import ServerContext, require
+from modelpilot.serving.http import error_response
 from modelpilot.serving.runner import Prediction
 from modelpilot.serving.shadow import ShadowJob, ShadowQueue
 from modelpilot.serving.state import LoadedVersion, ServedModel
@@ -24,9 +29,12 @@ from modelpilot.telemetry import metrics
 
 __all__ = [
     "MAX_REQUEST_ID",
+    "Call",
     "Outcome",
     "already_counted",
+    "answer_headers",
     "checked_request_id",
+    "handle",
     "id_header",
     "new_request_id",
     "record_failure",
@@ -35,6 +43,73 @@ __all__ = [
 
 
 _IDS = random.Random(int.from_bytes(os.urandom(16), "big"))  # seeded once: os.urandom per request is a syscall
+
+
+@dataclass(slots=True)
+class Call:
+    """One inference request on its way through a route: what the pipeline, the metrics and the error path need."""
+
+    request: Request
+    ctx: ServerContext
+    served: ServedModel
+    protocol: str
+    arrived: float
+    started: float
+    request_id: str | None
+    variant: str = "stable"
+    version: int | None = None
+
+    async def run(self, target: LoadedVersion, variant: str, batch: dict[str, npt.NDArray[Any]]) -> Outcome:
+        """Run the pipeline for this request (a request id is made up here when the caller sent none)."""
+        self.variant, self.version = variant, target.info.version
+        if self.request_id is None:
+            self.request_id = new_request_id()
+        ctx = self.ctx
+        return await run_inference(
+            self.served,
+            target,
+            variant,
+            batch,
+            request_id=self.request_id,
+            arrived=self.arrived,
+            started=self.started,
+            protocol=self.protocol,
+            publish=ctx.publish if ctx.bus is not None else None,
+            shadows=ctx.shadows,
+        )
+
+
+def answer_headers(outcome: Outcome) -> dict[str, str]:
+    """The response headers naming the request, the answering version and its role."""
+    return {"x-request-id": outcome.request_id, "x-model-version": str(outcome.version), "x-variant": outcome.variant}
+
+
+async def handle(request: Request, protocol: str, body: Callable[[Call], Awaitable[Response]]) -> Response:
+    """The frame of every inference route: in-flight gauge, draining, auth, model lookup, and one error path."""
+    arrived = time.time()
+    started = time.perf_counter()
+    ctx: ServerContext = request.app.state.mp
+    name = request.path_params["name"]
+    label = "unknown"  # metric label stays bounded for unknown model names
+    call: Call | None = None
+    request_id = request.headers.get("x-request-id")
+    metrics.IN_FLIGHT.inc()
+    try:
+        request_id = checked_request_id(request_id)
+        if ctx.draining:
+            raise UnavailableError("server is shutting down", hint="retry on another replica")
+        require(request, Role.predict)
+        served = ctx.table.get(name)
+        label = name
+        call = Call(request, ctx, served, protocol, arrived, started, request_id)
+        return await body(call)
+    except Exception as exc:
+        if not already_counted(exc):
+            variant, version = ("stable", None) if call is None else (call.variant, call.version)
+            record_failure(label, version, variant, protocol, exc, started)
+        return error_response(exc, id_header(request_id if call is None else call.request_id))
+    finally:
+        metrics.IN_FLIGHT.dec()
 
 
 def new_request_id() -> str:
@@ -100,23 +175,9 @@ async def run_inference(
     except (ModelError, ModelTimeoutError) as exc:
         fb = served.fallback
         if fb is None or fb.info.version == target.info.version:
-            record_failure(served.name, target.info.version, variant, protocol, exc, started)
-            if publish is not None:
-                publish(
-                    _event(
-                        served.name,
-                        target.info.version,
-                        variant,
-                        batch,
-                        None,
-                        request_id,
-                        arrived,
-                        started,
-                        exc.http_status,
-                        exc.message,
-                        protocol,
-                    )
-                )
+            _failed(
+                served.name, target.info.version, variant, batch, request_id, arrived, started, protocol, exc, publish
+            )
             raise
         fallback_reason = "timeout" if isinstance(exc, ModelTimeoutError) else "error"
         metrics.FALLBACKS.labels(model=served.name, reason=fallback_reason).inc()
@@ -124,31 +185,23 @@ async def run_inference(
         try:
             prediction = await target.runner.predict(batch)
         except ModelPilotError as fb_exc:
-            record_failure(served.name, target.info.version, variant, protocol, fb_exc, started)
-            if publish is not None:
-                publish(
-                    _event(
-                        served.name,
-                        target.info.version,
-                        variant,
-                        batch,
-                        None,
-                        request_id,
-                        arrived,
-                        started,
-                        fb_exc.http_status,
-                        fb_exc.message,
-                        protocol,
-                    )
-                )
+            _failed(
+                served.name,
+                target.info.version,
+                variant,
+                batch,
+                request_id,
+                arrived,
+                started,
+                protocol,
+                fb_exc,
+                publish,
+            )
             raise
     version = target.info.version
-    metrics.REQUESTS.labels(
-        model=served.name, version=str(version), variant=variant, protocol=protocol, code="200"
-    ).inc()
-    metrics.REQUEST_DURATION.labels(model=served.name, variant=variant, protocol=protocol).observe(
-        time.perf_counter() - started
-    )
+    ok_counter, duration = _ok_instruments(served.name, version, variant, protocol)
+    ok_counter.inc()
+    duration.observe(time.perf_counter() - started)
     if publish is not None:
         publish(
             _event(served.name, version, variant, batch, prediction, request_id, arrived, started, 200, None, protocol)
@@ -159,6 +212,37 @@ async def run_inference(
             if loaded is not None:
                 shadows.offer(ShadowJob(served.name, loaded, batch, request_id, arrived))
     return Outcome(prediction, version, variant, fallback_reason, request_id)
+
+
+def _failed(
+    model: str,
+    version: int,
+    variant: str,
+    batch: dict[str, npt.NDArray[Any]],
+    request_id: str,
+    arrived: float,
+    started: float,
+    protocol: str,
+    exc: ModelPilotError,
+    publish: Callable[[InferenceEvent], Any] | None,
+) -> None:
+    record_failure(model, version, variant, protocol, exc, started)
+    if publish is not None:
+        publish(
+            _event(
+                model,
+                version,
+                variant,
+                batch,
+                None,
+                request_id,
+                arrived,
+                started,
+                exc.http_status,
+                exc.message,
+                protocol,
+            )
+        )
 
 
 _OK: dict[tuple[str, int, str, str], tuple[Any, Any]] = {}

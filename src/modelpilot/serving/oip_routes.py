@@ -8,7 +8,6 @@ classifiers, ``predict_proba`` (``[rows, classes]``; the class order is in the m
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -17,22 +16,14 @@ from starlette.routing import Route
 
 from modelpilot import __version__
 from modelpilot.auth import Role
-from modelpilot.errors import BadRequestError, InvalidInputError, NotFoundError, UnavailableError
+from modelpilot.errors import BadRequestError, InvalidInputError, NotFoundError
 from modelpilot.protocol.oip import INFERENCE_HEADER, decode_infer_request, encode_infer_response
 from modelpilot.protocol.signature import Feature
 from modelpilot.protocol.tensors import Tensor
 from modelpilot.serving.context import ServerContext, require
-from modelpilot.serving.http import error_response, json_response, read_body
-from modelpilot.serving.infer import (
-    already_counted,
-    checked_request_id,
-    id_header,
-    new_request_id,
-    record_failure,
-    run_inference,
-)
+from modelpilot.serving.http import json_response, read_body
+from modelpilot.serving.infer import Call, answer_headers, checked_request_id, handle
 from modelpilot.serving.state import LoadedVersion, ServedModel
-from modelpilot.telemetry import metrics
 
 __all__ = ["EXTENSIONS", "oip_routes"]
 
@@ -151,77 +142,50 @@ def _sticky_key(request: Request, served: ServedModel, inputs: tuple[Tensor, ...
 
 async def infer(request: Request) -> Response:
     """Route the request, run the model, answer in OIP v2."""
-    arrived = time.time()
-    started = time.perf_counter()
-    ctx = _ctx(request)
-    name = request.path_params["name"]
-    metrics.IN_FLIGHT.inc()
-    variant, version, label = "stable", None, "unknown"  # metric label stays bounded for unknown model names
-    request_id = request.headers.get("x-request-id")
+    return await handle(request, "v2", _infer)
+
+
+async def _infer(call: Call) -> Response:
+    request, served = call.request, call.served
+    serving = call.ctx.settings.serving
+    body = await read_body(request, serving.max_body_bytes)
+    header = request.headers.get(INFERENCE_HEADER.lower())
     try:
-        if ctx.draining:
-            raise UnavailableError("server is shutting down", hint="retry on another replica")
-        require(request, Role.predict)
-        served = ctx.table.get(name)
-        label = name
-        body = await read_body(request, ctx.settings.serving.max_body_bytes)
-        header = request.headers.get(INFERENCE_HEADER.lower())
-        try:
-            header_length = None if header is None else int(header)
-        except ValueError:
-            raise BadRequestError(
-                f"{INFERENCE_HEADER} is not a number", hint="send the byte length of the JSON header"
-            ) from None
-        req = decode_infer_request(body, header_length=header_length, content_type=request.headers.get("content-type"))
-        request_id = checked_request_id(req.id or request_id) or new_request_id()
-        pinned = request.path_params.get("version")
-        if pinned:
-            loaded = served.version(_version_number(pinned))
-            variant = served.role(loaded.info.version)
-        else:
-            choice = served.router.choose(_sticky_key(request, served, req.inputs))
-            loaded, variant = served.versions[choice.version], choice.variant
-        version = loaded.info.version
-        _check_outputs(req.outputs, loaded)
-        batch = _batch(loaded, req.inputs, ctx.settings.serving.max_rows)
-        outcome = await run_inference(
-            served,
-            loaded,
-            variant,
-            batch,
-            request_id=request_id,
-            arrived=arrived,
-            started=started,
-            protocol="v2",
-            publish=ctx.publish if ctx.bus is not None else None,
-            shadows=ctx.shadows,
-        )
-        p = outcome.prediction
-        outputs = [Tensor.from_array("predict", p.prediction)]
-        if p.probabilities is not None:
-            outputs.append(Tensor.from_array("predict_proba", p.probabilities))
-        params: dict[str, Any] = {"variant": outcome.variant}
-        if outcome.fallback_reason:
-            params["fallback_reason"] = outcome.fallback_reason
-        content, headers = encode_infer_response(
-            model_name=name,
-            model_version=str(outcome.version),
-            request_id=req.id,
-            outputs=outputs,
-            parameters=params,
-            requested=req.outputs,
-            binary_default=bool(req.parameters.get("binary_data_output")),
-        )
-        headers.update(
-            {"x-request-id": request_id, "x-model-version": str(outcome.version), "x-variant": outcome.variant}
-        )
-        return Response(content, headers=headers)
-    except Exception as exc:
-        if not already_counted(exc):
-            record_failure(label, version, variant, "v2", exc, started)
-        return error_response(exc, id_header(request_id))
-    finally:
-        metrics.IN_FLIGHT.dec()
+        header_length = None if header is None else int(header)
+    except ValueError:
+        raise BadRequestError(
+            f"{INFERENCE_HEADER} is not a number", hint="send the byte length of the JSON header"
+        ) from None
+    req = decode_infer_request(body, header_length=header_length, content_type=request.headers.get("content-type"))
+    call.request_id = checked_request_id(req.id) or call.request_id
+    pinned = request.path_params.get("version")
+    if pinned:
+        loaded = served.version(_version_number(pinned))
+        variant = served.role(loaded.info.version)
+    else:
+        choice = served.router.choose(_sticky_key(request, served, req.inputs))
+        loaded, variant = served.versions[choice.version], choice.variant
+    call.variant, call.version = variant, loaded.info.version
+    _check_outputs(req.outputs, loaded)
+    outcome = await call.run(loaded, variant, _batch(loaded, req.inputs, serving.max_rows))
+    p = outcome.prediction
+    outputs = [Tensor.from_array("predict", p.prediction)]
+    if p.probabilities is not None:
+        outputs.append(Tensor.from_array("predict_proba", p.probabilities))
+    params: dict[str, Any] = {"variant": outcome.variant}
+    if outcome.fallback_reason:
+        params["fallback_reason"] = outcome.fallback_reason
+    content, headers = encode_infer_response(
+        model_name=served.name,
+        model_version=str(outcome.version),
+        request_id=req.id,
+        outputs=outputs,
+        parameters=params,
+        requested=req.outputs,
+        binary_default=bool(req.parameters.get("binary_data_output")),
+    )
+    headers.update(answer_headers(outcome))
+    return Response(content, headers=headers)
 
 
 def _check_outputs(requested: Any, loaded: LoadedVersion) -> None:

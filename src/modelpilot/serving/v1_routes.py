@@ -20,14 +20,7 @@ from modelpilot.errors import InvalidInputError, UnavailableError
 from modelpilot.events.model import LabelEvent
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_json
-from modelpilot.serving.infer import (
-    already_counted,
-    checked_request_id,
-    id_header,
-    new_request_id,
-    record_failure,
-    run_inference,
-)
+from modelpilot.serving.infer import Call, answer_headers, handle
 from modelpilot.serving.inputs import batch_from_records
 from modelpilot.telemetry import metrics
 
@@ -42,71 +35,43 @@ def _plain(values: Any) -> list[Any]:
 
 async def predict(request: Request) -> Response:
     """Predict on records."""
-    arrived = time.time()
-    started = time.perf_counter()
-    ctx: ServerContext = request.app.state.mp
-    name = request.path_params["name"]
-    metrics.IN_FLIGHT.inc()
-    variant, version, label = "stable", None, "unknown"
-    request_id = request.headers.get("x-request-id") or ""
-    try:
-        request_id = checked_request_id(request_id) or new_request_id()
-        if ctx.draining:
-            raise UnavailableError("server is shutting down", hint="retry on another replica")
-        require(request, Role.predict)
-        served = ctx.table.get(name)
-        label = name
-        doc = await read_json(request, ctx.settings.serving.max_body_bytes)
-        if not isinstance(doc, dict) or "instances" not in doc:
-            raise InvalidInputError(
-                'body: expected an object with "instances"', hint='send {"instances": [{"feature": value, ...}]}'
-            )
-        extra = sorted(set(doc) - {"instances"})
-        if extra:
-            raise InvalidInputError(f"body: unknown field(s) {extra}", hint='send only {"instances": [...]}')
-        instances = doc["instances"]
-        sticky = None
-        plan = served.plan
-        if plan.sticky_header is not None:
-            sticky = request.headers.get(plan.sticky_header)
-        elif plan.sticky_field is not None and isinstance(instances, list) and instances:
-            first = instances[0]
-            if isinstance(first, dict) and first.get(plan.sticky_field) is not None:
-                sticky = str(first[plan.sticky_field])
-        choice = served.router.choose(sticky)
-        loaded, variant = served.versions[choice.version], choice.variant
-        version = loaded.info.version
-        batch = batch_from_records(loaded.info.signature, instances, max_rows=ctx.settings.serving.max_rows)
-        outcome = await run_inference(
-            served,
-            loaded,
-            variant,
-            batch,
-            request_id=request_id,
-            arrived=arrived,
-            started=started,
-            protocol="v1",
-            publish=ctx.publish if ctx.bus is not None else None,
-            shadows=ctx.shadows,
+    return await handle(request, "v1", _predict)
+
+
+async def _predict(call: Call) -> Response:
+    request, served = call.request, call.served
+    serving = call.ctx.settings.serving
+    doc = await read_json(request, serving.max_body_bytes)
+    if not isinstance(doc, dict) or "instances" not in doc:
+        raise InvalidInputError(
+            'body: expected an object with "instances"', hint='send {"instances": [{"feature": value, ...}]}'
         )
-        p = outcome.prediction
-        body: dict[str, Any] = {"predictions": _plain(p.prediction)}
-        if p.probabilities is not None:
-            body["probabilities"] = p.probabilities
-            body["classes"] = _plain(p.classes or ())
-        body.update(model_version=str(outcome.version), variant=outcome.variant, request_id=request_id)
-        if outcome.fallback_reason:
-            body["fallback_reason"] = outcome.fallback_reason
-        return json_response(
-            body,
-            headers={"x-request-id": request_id, "x-model-version": str(outcome.version), "x-variant": outcome.variant},
-        )
-    except Exception as exc:
-        if not already_counted(exc):
-            record_failure(label, version, variant, "v1", exc, started)
-        return error_response(exc, id_header(request_id))
-    finally:
-        metrics.IN_FLIGHT.dec()
+    extra = sorted(set(doc) - {"instances"})
+    if extra:
+        raise InvalidInputError(f"body: unknown field(s) {extra}", hint='send only {"instances": [...]}')
+    instances = doc["instances"]
+    sticky = None
+    plan = served.plan
+    if plan.sticky_header is not None:
+        sticky = request.headers.get(plan.sticky_header)
+    elif plan.sticky_field is not None and isinstance(instances, list) and instances:
+        first = instances[0]
+        if isinstance(first, dict) and first.get(plan.sticky_field) is not None:
+            sticky = str(first[plan.sticky_field])
+    choice = served.router.choose(sticky)
+    loaded, variant = served.versions[choice.version], choice.variant
+    call.variant, call.version = variant, loaded.info.version
+    batch = batch_from_records(loaded.info.signature, instances, max_rows=serving.max_rows)
+    outcome = await call.run(loaded, variant, batch)
+    p = outcome.prediction
+    body: dict[str, Any] = {"predictions": _plain(p.prediction)}
+    if p.probabilities is not None:
+        body["probabilities"] = p.probabilities
+        body["classes"] = _plain(p.classes or ())
+    body.update(model_version=str(outcome.version), variant=outcome.variant, request_id=outcome.request_id)
+    if outcome.fallback_reason:
+        body["fallback_reason"] = outcome.fallback_reason
+    return json_response(body, headers=answer_headers(outcome))
 
 
 def parse_feedback(doc: Any, now: float) -> list[LabelEvent]:
