@@ -141,12 +141,14 @@ def test_body_and_row_limits(serve: ServeFactory) -> None:
     assert s.infer([0.5] * 10, [0.5] * 10).status_code == 200
 
 
-def test_model_error_is_500_and_fallback_answers(serve: ServeFactory) -> None:
+def test_model_error_is_500_and_fallback_answers(serve: ServeFactory, caplog: pytest.LogCaptureFixture) -> None:
     s = serve()
     s.plans.set(TrafficPlan(model="credit", stable=3), actor="t")  # v3 = Broken on x2 < 0
     s.refresh()
     r = s.infer([0.5], [-1.0])
-    assert r.status_code == 500 and "feature store timeout" in r.json()["error"]
+    assert r.status_code == 500 and "RuntimeError" in r.json()["error"]
+    assert "feature store timeout" not in r.text  # the exception's text stays in the server log
+    assert any("feature store timeout" in str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)
     s.registry.set_alias("credit", "fallback", 1, reason="safe")
     s.refresh()
     r = s.infer([0.5], [-1.0])

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelpilot.errors import ModelError, ModelTimeoutError
+from modelpilot.errors import ModelError, ModelTimeoutError, UnavailableError
 from modelpilot.serving.runner import VersionRunner
 
 
@@ -75,8 +75,35 @@ def test_a_failing_row_fails_only_its_own_request() -> None:
     runner = VersionRunner("m", 1, model, ThreadPoolExecutor(2), concurrency=1)
     out = _run(runner, [[1.0], [-1.0], [2.0]])
     assert out[0].prediction.tolist() == ["pos"] and out[2].prediction.tolist() == ["pos"]
-    assert isinstance(out[1], ModelError) and "negative input" in out[1].message
+    assert isinstance(out[1], ModelError) and "ValueError" in out[1].message
     assert model.sizes == [3, 1, 1, 1]  # the joined call failed, then each ran alone
+
+
+def test_a_model_answering_the_wrong_number_of_rows_fails_cleanly() -> None:
+    class Short(Model):
+        def predict_proba(self, batch: Any) -> Any:
+            return np.array([[0.5, 0.5]])  # one row, whatever was asked
+
+    out = _run(VersionRunner("m", 1, Short(), ThreadPoolExecutor(2), concurrency=1), [[1.0, 2.0], [3.0]])
+    # the joined call (3 rows) got 1 answer: each request runs alone; the 2-row one still gets too few
+    assert isinstance(out[0], ModelError) and out[1].prediction.tolist() == ["neg"]
+
+
+def test_requests_left_pending_still_time_out() -> None:
+    model = Model(delay=1.0)
+    runner = VersionRunner(
+        "m", 1, model, ThreadPoolExecutor(2), concurrency=1, timeout_s=5.0, queue_timeout_s=0.2, max_batch_rows=1
+    )
+    t0 = time.perf_counter()
+    out = _run(runner, [[1.0], [2.0]])  # arrive together; only the first fits the one slot and the row cap
+    assert out[0].prediction.tolist() == ["pos"]
+    assert isinstance(out[1], UnavailableError) and time.perf_counter() - t0 < 1.5
+
+
+def test_the_pending_queue_is_bounded() -> None:
+    runner = VersionRunner("m", 1, Model(delay=0.2), ThreadPoolExecutor(2), concurrency=1, max_pending=2)
+    out = _run(runner, [[1.0]] * 5)
+    assert sum(isinstance(o, UnavailableError) for o in out) == 3
 
 
 def test_timeout_answers_every_request_in_the_call() -> None:

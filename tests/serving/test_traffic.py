@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from modelpilot.audit import AuditLog
-from modelpilot.errors import ConflictError, NotFoundError
+from modelpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from modelpilot.registry import Registry
 from modelpilot.serving.plan import Shadow, TrafficPlan
 from modelpilot.serving.traffic import TrafficPlans
@@ -54,6 +54,13 @@ def test_rollback_drops_the_canary(plans: TrafficPlans) -> None:
     assert AuditLog(plans.store).entries(action="traffic.rollback")[0].reason == "canary errors"
 
 
+def test_rollback_with_an_idle_canary_restores_the_stable(plans: TrafficPlans) -> None:
+    plans.set(TrafficPlan(model="credit", stable=1), actor="a")
+    plans.set(TrafficPlan(model="credit", stable=2, canary=4, weight=0), actor="a")
+    change = plans.rollback("credit", actor="a", reason="v2 bad")
+    assert change.plan == TrafficPlan(model="credit", stable=1) and change.rolled_back == (2, 4)
+
+
 def test_rollback_restores_the_last_known_good_stable(plans: TrafficPlans) -> None:
     plans.set(TrafficPlan(model="credit", stable=1), actor="a")
     plans.set(TrafficPlan(model="credit", stable=2), actor="a")
@@ -69,6 +76,6 @@ def test_rollback_needs_a_plan_and_a_reason(plans: TrafficPlans) -> None:
     with pytest.raises(NotFoundError, match="no traffic plan"):
         plans.rollback("credit", actor="a", reason="x")
     plans.set(TrafficPlan(model="credit", stable=1, canary=2, weight=1), actor="a")
-    with pytest.raises(ConflictError, match="reason"):
+    with pytest.raises(InvalidInputError, match="reason"):
         plans.rollback("credit", actor="a", reason=" ")
     assert plans.get("credit") == TrafficPlan(model="credit", stable=1, canary=2, weight=1)

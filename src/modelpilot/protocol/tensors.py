@@ -347,6 +347,11 @@ def decode_binary_data(name: str, datatype: str, shape: Sequence[int], raw: byte
 
 
 def _decode_bytes(name: str, want: int, raw: memoryview) -> npt.NDArray[Any]:
+    if want > len(raw) // 4:  # every element needs its 4-byte length: refuse before allocating for the shape
+        raise InvalidInputError(
+            f"{name!r}: binary BYTES data ends before element {len(raw) // 4} of {want} (each needs a 4-byte length)",
+            hint="prefix every element with its length as a 4-byte little-endian unsigned integer",
+        )
     out = np.empty(want, dtype=object)
     pos, end = 0, len(raw)
     for i in range(want):

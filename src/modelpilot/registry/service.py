@@ -176,7 +176,7 @@ class Registry:
     def resolve(self, name: str, ref: str | int) -> VersionInfo:
         """A version by number (``3``, ``v3``), alias (``production``) or ``latest``."""
         text = str(ref)
-        if text.isdigit() or (text[:1] == "v" and text[1:].isdigit()):
+        if text.isascii() and (text.isdigit() or (text[:1] == "v" and text[1:].isdigit())):
             return self.get(name, int(text.lstrip("v")))
         with self.store.read() as conn:
             m = self._model_row(conn, name)
@@ -367,7 +367,7 @@ class Registry:
         evidence: dict[str, Any],
     ) -> AliasMove:
         check_name(alias, "alias")
-        if alias.lstrip("v").isdigit() or alias == "latest":
+        if (alias.isascii() and alias.lstrip("v").isdigit()) or alias == "latest":
             raise InvalidInputError(
                 f"alias {alias!r} would read as a version number", hint="use a name such as production or canary"
             )

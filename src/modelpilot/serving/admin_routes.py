@@ -89,15 +89,20 @@ def plan_from_request(ctx: ServerContext, name: str, body: PlanRequest) -> Traff
     """Resolve version references (numbers, ``v3``, aliases) and build the plan."""
     reg = ctx.registry
 
-    def num(ref: int | str) -> int:
-        return ref if isinstance(ref, int) else reg.resolve(name, ref).version
+    def num(ref: int | str, field: str) -> int:
+        if isinstance(ref, int):
+            return ref
+        try:
+            return reg.resolve(name, ref).version
+        except NotFoundError as exc:
+            raise NotFoundError(f"{field}: {exc.message}", hint=exc.hint) from None
 
     return TrafficPlan(
         model=name,
-        stable=num(body.stable),
-        canary=None if body.canary is None else num(body.canary),
+        stable=num(body.stable, "stable"),
+        canary=None if body.canary is None else num(body.canary, "canary"),
         weight=body.weight,
-        shadows=tuple(Shadow(num(s.version), s.rate) for s in body.shadows),
+        shadows=tuple(Shadow(num(s.version, f"shadows[{i}].version"), s.rate) for i, s in enumerate(body.shadows)),
         sticky_header=body.sticky_header,
         sticky_field=body.sticky_field,
     )
@@ -151,6 +156,15 @@ async def put_traffic(request: Request, ctx: ServerContext, principal: Principal
     name = request.path_params["name"]
     body = _parse(PlanRequest, await read_json(request, ctx.settings.serving.max_body_bytes))
     plan = await run_in_threadpool(plan_from_request, ctx, name, body)
+    try:  # refuse a plan this server cannot serve before it is stored for every replica
+        await run_in_threadpool(ctx.table.preload, plan)
+    except NotFoundError:
+        raise
+    except Exception as exc:
+        raise InvalidInputError(
+            f"plan: a version cannot be loaded here ({type(exc).__name__}: {exc})",
+            hint="check the version's artifact and format (modelpilot show NAME V); nothing was changed",
+        ) from exc
     change = await run_in_threadpool(lambda: ctx.plans.set(plan, actor=_actor(principal), reason=body.reason))
     await _apply(ctx)
     return json_response(change.to_json())

@@ -105,8 +105,10 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
     store = registry.store
     plans = TrafficPlans(store)
     tokens = Tokens(store)
+    # Threads are made on demand; the per-version caps bound their use. Room for 16 versions at their cap, so
+    # hung canary and shadow calls cannot take the threads a healthy stable version needs.
     executor = ThreadPoolExecutor(
-        max_workers=max(4, settings.serving.model_concurrency * 2), thread_name_prefix="modelpilot-model"
+        max_workers=settings.serving.model_concurrency * 16, thread_name_prefix="modelpilot-model"
     )
     table = ModelTable(registry, plans, executor, settings.serving, seed=seed)
     if bus is None and settings.events.enabled:

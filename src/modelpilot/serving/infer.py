@@ -136,12 +136,21 @@ def checked_request_id(value: str | None) -> str | None:
             f"request id: {len(value)} characters, more than {MAX_REQUEST_ID}",
             hint="send a shorter X-Request-Id (or v2 id), e.g. a UUID",
         )
+    if value and not (value.isascii() and value.isprintable() and " " not in value):
+        raise BadRequestError(
+            "request id: only printable ASCII without spaces is allowed (it is echoed in a header)",
+            hint="send an id such as a UUID in X-Request-Id (or the v2 id)",
+        )
     return value or None
 
 
 def id_header(request_id: str | None) -> dict[str, str] | None:
-    """The ``X-Request-Id`` response header for an id (none for an id refused as too long)."""
-    return {"x-request-id": request_id} if request_id and len(request_id) <= MAX_REQUEST_ID else None
+    """The ``X-Request-Id`` response header for an id (none for an id that was refused)."""
+    try:
+        checked = checked_request_id(request_id)
+    except BadRequestError:
+        return None
+    return {"x-request-id": checked} if checked else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,8 @@ def column_for(feature: Feature, values: npt.NDArray[Any] | Sequence[Any], where
 
 
 def _check_rows(rows: int, max_rows: int | None) -> None:
+    if rows == 0:
+        raise _bad("inputs", "hold no rows", "send at least one row")
     if max_rows is not None and rows > max_rows:
         from modelpilot.errors import PayloadTooLargeError
 

@@ -68,7 +68,7 @@ async def server_metadata(request: Request) -> Response:
 
 def _version_number(text: str) -> int:
     raw = text[1:] if text[:1] == "v" else text
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise NotFoundError(f"version {text!r} is not a version number", hint="use e.g. /versions/3")
     return int(raw)
 

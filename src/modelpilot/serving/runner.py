@@ -35,6 +35,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -48,6 +50,8 @@ from modelpilot.loaders.base import Batch, LoadedModel
 from modelpilot.telemetry import metrics
 
 __all__ = ["Prediction", "VersionRunner"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,13 @@ class _Call:
     offsets: list[int] = field(default_factory=list)
 
 
+def _fits(result: Prediction, rows: int) -> bool:
+    """Whether a model answered one prediction (and one probability row) per input row."""
+    if np.ndim(result.prediction) < 1 or len(result.prediction) != rows:
+        return False
+    return result.probabilities is None or (np.ndim(result.probabilities) == 2 and len(result.probabilities) == rows)
+
+
 def _rows(batch: Batch) -> int:
     for column in batch.values():
         return len(column)
@@ -101,6 +112,8 @@ class VersionRunner:
         Longest a request waits for a free slot before its caller gets 503.
     max_batch_rows
         Most rows joined into one call (0: never join requests).
+    max_pending
+        Requests that may wait for a slot; more are refused with 503 at once (the queue stays bounded).
     """
 
     def __init__(
@@ -114,6 +127,7 @@ class VersionRunner:
         timeout_s: float = 10.0,
         queue_timeout_s: float = 5.0,
         max_batch_rows: int = 256,
+        max_pending: int = 1000,
     ) -> None:
         self.model_name = model_name
         self.version = version
@@ -129,10 +143,12 @@ class VersionRunner:
             if self.classes is None
             else np.asarray(self.classes, dtype=object if isinstance(self.classes[0], str) else None)
         )
+        self.max_pending = max_pending
         self._pending: deque[_Item] = deque()
         self._busy = 0
         self._flush_scheduled = False
         self.calls = 0
+        self._last_log = 0.0
         self._errors = metrics.MODEL_ERRORS.labels(model=model_name, version=str(version), kind="error")
         self._timeouts = metrics.MODEL_ERRORS.labels(model=model_name, version=str(version), kind="timeout")
 
@@ -147,11 +163,15 @@ class VersionRunner:
     async def predict(self, batch: Batch) -> Prediction:
         """Run the model on ``batch`` (possibly joined with other requests' rows) within the limits."""
         loop = asyncio.get_running_loop()
+        if len(self._pending) >= self.max_pending:
+            raise UnavailableError(
+                f"model {self.model_name!r} v{self.version} has {len(self._pending)} requests waiting already",
+                hint="retry later, or add replicas; operators can raise serving.model_concurrency",
+            )
         item = _Item(batch, _rows(batch), loop.create_future())
         self._pending.append(item)
-        if self._busy >= self.concurrency:
-            item.expiry = loop.call_later(self.queue_timeout_s, self._expire, item)
-        elif not self._flush_scheduled:
+        item.expiry = loop.call_later(self.queue_timeout_s, self._expire, item)  # cancelled when dispatched
+        if self._busy < self.concurrency and not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return await item.future
@@ -186,24 +206,31 @@ class VersionRunner:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        loop = asyncio.get_running_loop()
         while self._pending and self._busy < self.concurrency:
-            items = [it for it in self._take() if not it.future.done()]  # drop requests whose caller left
-            if not items:
-                continue
-            for it in items:
-                if it.expiry is not None:
-                    it.expiry.cancel()
-            if len(items) == 1:
-                batch = items[0].batch
-            else:
-                batch = {k: np.concatenate([it.batch[k] for it in items]) for k in items[0].batch}
-            call = _Call(items)
-            self._busy += 1
-            self.calls += 1
-            future = loop.run_in_executor(self.executor, self._call, batch)
-            call.timer = loop.call_later(self.timeout_s, self._time_out, call)
-            future.add_done_callback(lambda f, c=call: self._done(c, f))  # type: ignore[misc]
+            items = [it for it in self._take() if not it.future.done()]  # drop requests already answered
+            if items:
+                try:
+                    self._dispatch(items)
+                except Exception as exc:  # e.g. columns that cannot be joined, or a pool shut down
+                    log.exception("model %s v%s: could not start a call", self.model_name, self.version)
+                    for it in items:
+                        self._fail(it, exc)
+
+    def _dispatch(self, items: list[_Item]) -> None:
+        loop = asyncio.get_running_loop()
+        if len(items) == 1:
+            batch = items[0].batch
+        else:
+            batch = {k: np.concatenate([it.batch[k] for it in items]) for k in items[0].batch}
+        future = loop.run_in_executor(self.executor, self._call, batch)
+        for it in items:
+            if it.expiry is not None:
+                it.expiry.cancel()
+        call = _Call(items)
+        self._busy += 1
+        self.calls += 1
+        call.timer = loop.call_later(self.timeout_s, self._time_out, call)
+        future.add_done_callback(lambda f, c=call: self._done(c, f))  # type: ignore[misc]
 
     def _time_out(self, call: _Call) -> None:
         call.timed_out = True
@@ -221,20 +248,37 @@ class VersionRunner:
         self._busy -= 1
         if call.timer is not None:
             call.timer.cancel()
-        exc = None if future.cancelled() else future.exception()
-        if call.timed_out:
-            pass  # its callers already have their 504; this only frees the slot
-        elif exc is not None and len(call.items) > 1:
-            for it in reversed(call.items):  # isolate the failing request: run each alone, first in line
-                it.solo = True
-                self._pending.appendleft(it)
-        elif exc is not None:
-            self._fail(call.items[0], exc)
-        else:
-            self._deliver(call, future.result())
+        try:
+            self._settle(call, future)
+        except Exception as exc:  # never leave a caller waiting
+            log.exception("model %s v%s: could not hand out answers", self.model_name, self.version)
+            for it in call.items:
+                self._fail(it, exc)
         if self._pending and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _settle(self, call: _Call, future: asyncio.Future[Prediction]) -> None:
+        exc = None if future.cancelled() else future.exception()
+        if call.timed_out:
+            return  # its callers already have their 504; this only freed the slot
+        result = None if exc is not None else future.result()
+        if result is not None and not _fits(result, sum(it.rows for it in call.items)):
+            exc = ValueError(
+                f"the model returned {len(result.prediction)} predictions for {sum(it.rows for it in call.items)} rows"
+            )
+            result = None
+        if result is not None:
+            self._deliver(call, result)
+        elif len(call.items) > 1:
+            loop = asyncio.get_running_loop()
+            for it in reversed(call.items):  # isolate the failing request: run each alone, first in line
+                it.solo = True
+                it.expiry = loop.call_later(self.queue_timeout_s, self._expire, it)
+                self._pending.appendleft(it)
+        else:
+            assert exc is not None
+            self._fail(call.items[0], exc)
 
     def _fail(self, item: _Item, exc: BaseException) -> None:
         if item.future.done():
@@ -243,9 +287,14 @@ class VersionRunner:
         if isinstance(exc, ModelPilotError):
             item.future.set_exception(exc)
             return
+        now = time.monotonic()
+        if now - self._last_log >= 1.0:  # at most one traceback a second per version
+            self._last_log = now
+            log.error("model %s v%s failed", self.model_name, self.version, exc_info=exc)
+        # The exception's text may carry paths or connection strings: callers get its type, operators the log.
         err = ModelError(
-            f"model {self.model_name!r} v{self.version} failed: {type(exc).__name__}: {exc}",
-            hint="check the request against the model's signature; operators see the traceback in the log",
+            f"model {self.model_name!r} v{self.version} failed: {type(exc).__name__}",
+            hint="check the request against the model's signature; operators see the error in the server log",
         )
         err.__cause__ = exc
         item.future.set_exception(err)

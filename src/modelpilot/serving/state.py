@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
@@ -24,7 +25,7 @@ from modelpilot.registry import Registry, VersionInfo
 from modelpilot.serving.plan import Router, TrafficPlan
 from modelpilot.serving.runner import VersionRunner
 from modelpilot.serving.traffic import TrafficPlans
-from modelpilot.storage.tables import alias_history
+from modelpilot.storage.tables import alias_history, traffic_history
 from modelpilot.telemetry import metrics
 
 __all__ = ["FALLBACK_ALIAS", "LoadedVersion", "ModelTable", "ServedModel"]
@@ -112,16 +113,22 @@ class ModelTable:
         self.models: Mapping[str, ServedModel] = {}
         self._loaded: dict[tuple[str, int], LoadedVersion] = {}
         self.loaded_marker: tuple[int, int] | None = None
+        self.revision = 0  # plan revision of the table being served
         self.retry_at = 0.0  # monotonic time after which a failed reload is tried again
         self.ready = False
         self.errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._info_labels: set[tuple[str, str, str, str]] = set()
 
     def marker(self) -> tuple[int, int]:
-        """(newest plan revision, newest alias move): changes whenever a reload could change anything."""
+        """(newest plan change, newest alias move): changes whenever a reload could change anything.
+
+        Both are maxima of primary keys, so the poll every replica runs twice a second reads one index entry.
+        """
         with self.plans.store.read() as conn:
-            rev = TrafficPlans.revision_of(conn)
+            changes = conn.execute(sa.select(sa.func.max(traffic_history.c.id))).scalar()
             moves = conn.execute(sa.select(sa.func.max(alias_history.c.id))).scalar()
-        return rev, int(moves or 0)
+        return int(changes or 0), int(moves or 0)
 
     def _load(self, info: VersionInfo) -> LoadedVersion:
         key = (info.model, info.version)
@@ -156,8 +163,22 @@ class ModelTable:
         router = Router(plan, rng=random.Random(self._rng.getrandbits(64)))
         return ServedModel(plan.model, plan, router, versions, fallback, plan.sticky_header)
 
+    def preload(self, plan: TrafficPlan) -> None:
+        """Load every version a plan needs (raises if one cannot be loaded here), without serving it yet."""
+        with self._lock:
+            for v in plan.versions:
+                self._load(self.registry.get(plan.model, v))
+
     def reload(self) -> dict[str, Any]:
-        """Read every plan and swap in the new table; returns what changed and what failed."""
+        """Read every plan and swap in the new table; returns what changed and what failed.
+
+        Reloads are serialised (the watcher and admin requests may ask at once), so one table is built at a time
+        and a newer table is never replaced by an older one.
+        """
+        with self._lock:
+            return self._reload()
+
+    def _reload(self) -> dict[str, Any]:
         marker = self.marker()
         revision, plans = self.plans.all()
         current = dict(self.models)
@@ -178,20 +199,23 @@ class ModelTable:
             del self._loaded[key]
         self.models = table
         self.loaded_marker = marker
+        self.revision = revision
         self.errors = failed
         self.retry_at = time.monotonic() + RETRY_FAILED_S if failed else 0.0
         self.ready = True
         metrics.PLAN_REVISION.set(revision)
         metrics.PLAN_RELOADS.labels(outcome="failed" if failed else "ok").inc()
-        metrics.MODEL_INFO.clear()
-        for m in table.values():
-            for v, lv in m.versions.items():
-                metrics.MODEL_INFO.labels(model=m.name, version=str(v), variant=m.role(v), format=lv.info.format).set(1)
-            if m.fallback is not None:
-                fb = m.fallback.info
-                metrics.MODEL_INFO.labels(
-                    model=m.name, version=str(fb.version), variant="fallback", format=fb.format
-                ).set(1)
+        labels = {(m.name, str(v), m.role(v), lv.info.format) for m in table.values() for v, lv in m.versions.items()}
+        labels |= {
+            (m.name, str(m.fallback.info.version), "fallback", m.fallback.info.format)
+            for m in table.values()
+            if m.fallback is not None
+        }
+        for gone in self._info_labels - labels:  # zero, not remove: removal does not reach multi-process files
+            metrics.MODEL_INFO.labels(*gone).set(0)
+        for now in labels:
+            metrics.MODEL_INFO.labels(*now).set(1)
+        self._info_labels = labels
         return {"revision": revision, "models": sorted(table), "failed": failed}
 
     def get(self, name: str) -> ServedModel:

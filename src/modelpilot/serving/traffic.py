@@ -3,9 +3,9 @@
 Each change gets the next global ``revision``; serving replicas poll :meth:`TrafficPlans.revision` (one indexed
 ``max()``) and reload when it moves, so a change reaches every replica within the poll interval.
 
-Rollback is instant and needs no arguments beyond a reason: when a canary is present it is removed (the stable
-version keeps all traffic); otherwise the stable version goes back to the newest earlier stable version that was
-never itself rolled back from (the last known-good one).
+Rollback is instant and needs no arguments beyond a reason: when a canary takes traffic it is removed (the stable
+version keeps all traffic); otherwise (no canary, or one at weight 0) the stable version goes back to the newest
+earlier stable version that was never itself rolled back from (the last known-good one).
 
 Example:
     >>> import tempfile
@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,12 +29,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelpilot.audit.log import AuditLog
-from modelpilot.errors import ConflictError, NotFoundError
+from modelpilot.errors import ConflictError, InvalidInputError, ModelPilotError, NotFoundError
 from modelpilot.serving.plan import TrafficPlan
 from modelpilot.storage import Store
 from modelpilot.storage.tables import models, traffic_history, traffic_plans, versions
 
 __all__ = ["PlanChange", "TrafficPlans"]
+
+log = logging.getLogger(__name__)
 
 
 def _utcnow() -> datetime:
@@ -101,8 +104,15 @@ class TrafficPlans:
         """The revision and every current plan, read together."""
         with self.store.read() as conn:
             rev = self.revision_of(conn)
-            rows = conn.execute(sa.select(traffic_plans.c.plan))
-            plans = {p.model: p for p in (TrafficPlan.from_json(r.plan) for r in rows)}
+            rows = list(conn.execute(sa.select(traffic_plans.c.model_id, traffic_plans.c.plan)))
+        plans: dict[str, TrafficPlan] = {}
+        for row in rows:
+            try:  # one unreadable row must not stop every other model from following its plan
+                plan = TrafficPlan.from_json(row.plan)
+            except (ModelPilotError, KeyError, TypeError, ValueError) as exc:
+                log.error("traffic plan of model id %s cannot be read, skipped: %s", row.model_id, exc)
+                continue
+            plans[plan.model] = plan
         return rev, plans
 
     def get(self, name: str) -> TrafficPlan | None:
@@ -162,7 +172,7 @@ class TrafficPlans:
     def rollback(self, name: str, *, actor: str, reason: str) -> PlanChange:
         """Send all traffic back to the last known-good version, at once."""
         if not reason.strip():
-            raise ConflictError("rollback needs a reason", hint='add --reason "why"')
+            raise InvalidInputError("reason: rollback needs a reason", hint='add --reason "why" (it is audited)')
         with self.store.write() as conn:
             model_id = self._model_id(conn, name)
             row = conn.execute(sa.select(traffic_plans.c.plan).where(traffic_plans.c.model_id == model_id)).first()
@@ -174,7 +184,8 @@ class TrafficPlans:
             current = TrafficPlan.from_json(row.plan)
             history = self._history(conn, name, model_id, None)
             bad = {v for change in history for v in change.rolled_back}
-            if current.canary is not None:
+            rolled: tuple[int, ...]
+            if current.canary is not None and current.weight > 0:
                 rolled = (current.canary,)
                 target = current.stable
             else:
@@ -185,7 +196,7 @@ class TrafficPlans:
                         f"model {name!r} has no canary and no earlier known-good stable version to roll back to",
                         hint=f"choose the version yourself: modelpilot traffic set {name} --stable V",
                     )
-                rolled = (current.stable,)
+                rolled = (current.stable,) if current.canary is None else (current.stable, current.canary)
                 target = earlier[-1]
             shadows = tuple(s for s in current.shadows if s.version != target)
             new = TrafficPlan(

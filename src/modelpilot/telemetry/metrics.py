@@ -119,7 +119,7 @@ MODEL_INFO = Gauge(
     "modelpilot_model_info",
     "1 for each version this process serves, with its role and format.",
     ["model", "version", "variant", "format"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 BUILD_INFO = Gauge(
     "modelpilot_build_info",
