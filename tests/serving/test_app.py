@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelpilot.events import InferenceEvent, LabelEvent
 from modelpilot.serving.plan import Shadow, TrafficPlan
@@ -20,6 +23,7 @@ def test_health_metadata_and_infer(serve: ServeFactory) -> None:
     assert c.get("/v2/health/ready").status_code == 200
     assert c.get("/v2").json()["extensions"] == ["binary_tensor_data"]
     meta = c.get("/v2/models/credit").json()
+    assert [(o["name"], o["datatype"]) for o in meta["outputs"]] == [("predict", "BYTES"), ("predict_proba", "FP64")]
     assert meta["inputs"] == [
         {"name": "x1", "datatype": "FP64", "shape": [-1]},
         {"name": "x2", "datatype": "FP64", "shape": [-1]},
@@ -339,3 +343,46 @@ def test_unknown_output_or_long_request_id_is_refused_before_the_model_runs(serv
     )
     assert r.status_code == 400
     assert [e for e in s.flush() if isinstance(e, InferenceEvent)] == []  # nothing ran, nothing recorded
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    x1=st.lists(st.floats(0, 1, allow_nan=False), min_size=1, max_size=5),
+    rate=st.floats(0.01, 1.0),
+    protocol=st.sampled_from(["v1", "v2"]),
+)
+def test_property_shadow_never_changes_the_response(
+    serve: ServeFactory, x1: list[float], rate: float, protocol: str
+) -> None:
+    s = _shadow_pair(serve)
+    x2 = [1 - v for v in x1]
+    bodies = []
+    for plan in (
+        TrafficPlan(model="credit", stable=1),
+        TrafficPlan(model="credit", stable=1, shadows=(Shadow(2, rate), Shadow(4, rate))),
+    ):
+        s.plans.set(plan, actor="t")
+        s.refresh()
+        if protocol == "v2":
+            r = s.infer(x1, x2, headers={"x-request-id": "same"})
+        else:
+            r = s.client.post(
+                "/v1/models/credit:predict",
+                headers={"x-request-id": "same"},
+                json={"instances": [{"x1": a, "x2": b} for a, b in zip(x1, x2, strict=True)]},
+            )
+        assert r.status_code == 200
+        bodies.append((r.content, r.headers["x-variant"], r.headers["x-model-version"]))
+    assert bodies[0] == bodies[1]
+
+
+_SERVED: dict[int, Any] = {}
+
+
+def _shadow_pair(serve: ServeFactory) -> Any:
+    # one server per test function run (Hypothesis calls the body many times with the same fixtures)
+    key = id(serve)
+    if key not in _SERVED:
+        _SERVED.clear()
+        _SERVED[key] = serve()
+    return _SERVED[key]

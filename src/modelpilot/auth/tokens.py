@@ -276,8 +276,8 @@ class Tokens:
             )
         return ConflictError(
             f"token {name!r} already exists",
-            hint=f"pick another name, or revoke it first with: modelpilot token revoke {name} --reason TEXT "
-            "(names are never reused)",
+            hint=f"pick another name (names are never reused); to replace the token, create one under a new name, "
+            f"then revoke the old one with: modelpilot token revoke {name} --reason TEXT",
         )
 
     def list(self, *, include_revoked: bool = True) -> builtins.list[TokenInfo]:

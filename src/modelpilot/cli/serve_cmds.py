@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import tempfile
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import typer
 from modelpilot.cli.context import settings as resolve_settings
 from modelpilot.cli.output import err_console
 from modelpilot.config import Settings, load_settings
+from modelpilot.errors import ConfigError
 
 __all__ = ["serve", "up"]
 
@@ -38,11 +40,28 @@ def _with_serving(base: Settings, host: str | None, port: int | None, workers: i
     )
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail before loading any model when the address is taken (uvicorn would only say so after start-up)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"serving.port: cannot listen on {host}:{port} ({exc.strerror})",
+                hint="stop whatever uses that port, or pick another with --port",
+            ) from None
+
+
 def _run(s: Settings) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sv = s.serving
+    _check_port(sv.host, sv.port)
     from modelpilot.serving.context import is_loopback
 
     auth_on = s.auth.inference_required if s.auth.inference_required is not None else not is_loopback(sv.host)

@@ -85,7 +85,10 @@ def set_plan(
     stable: Annotated[str, typer.Option(help="Stable version: number, vN or alias (e.g. production).")],
     canary: Annotated[str | None, typer.Option(help="Canary version.")] = None,
     weight: Annotated[float, typer.Option(help="Canary share of traffic in percent, 0-100 (fractions allowed).")] = 0.0,
-    shadow: Annotated[list[str] | None, typer.Option(help="Shadow version V or V:RATE (repeatable).")] = None,
+    shadow: Annotated[
+        list[str] | None,
+        typer.Option(help="Shadow version V (copies every request) or V:RATE, RATE in (0, 1] (repeatable)."),
+    ] = None,
     sticky_header: Annotated[
         str | None, typer.Option(help="Request header whose value pins a caller to a variant.")
     ] = None,
@@ -95,7 +98,7 @@ def set_plan(
     reason: Annotated[str, typer.Option(help="Why (audited).")] = "",
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Replace a model's traffic plan (every serving replica applies it within seconds)."""
+    """Replace a model's traffic plan (every serving replica applies it within 2 s)."""
     plan = TrafficPlan(
         model=name,
         stable=_version(ctx, name, stable, "--stable"),
@@ -152,5 +155,5 @@ def rollback(
     _show_change(change, output)
     if output is OutputFormat.table:
         console.print(
-            f"rolled back {', '.join(f'v{v}' for v in change.rolled_back)}; serving replicas follow within seconds"
+            f"rolled back {', '.join(f'v{v}' for v in change.rolled_back)}; every serving replica follows within 2 s"
         )

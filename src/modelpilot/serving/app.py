@@ -18,9 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -99,6 +103,26 @@ async def _watch(ctx: ServerContext) -> None:
             log.exception("watching the store failed; serving the last loaded plans")
 
 
+def _mark_draining_on_exit(ctx: ServerContext) -> None:
+    """On SIGTERM/SIGINT, report not-ready at once (load balancers stop sending) while uvicorn drains.
+
+    uvicorn installs its own handlers before the lifespan starts; ours runs first and then hands over to them.
+    Only possible on the main thread (not, e.g., under a test client).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous) -> None:
+            ctx.draining = True
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
 def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None = None) -> Starlette:
     """The server for ``settings``; ``bus`` replaces the in-process bus (events off: pass none and disable)."""
     registry = Registry.open(settings)
@@ -128,6 +152,7 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        _mark_draining_on_exit(ctx)
         ctx.shadows = ShadowQueue(settings.serving.shadow_queue, ctx.publish if ctx.bus is not None else None)
         ctx.shadows.start()
         await refresh_tokens(ctx)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy.typing as npt
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -82,6 +83,18 @@ class Call:
 def answer_headers(outcome: Outcome) -> dict[str, str]:
     """The response headers naming the request, the answering version and its role."""
     return {"x-request-id": outcome.request_id, "x-model-version": str(outcome.version), "x-variant": outcome.variant}
+
+
+def after_response(response: Response, outcome: Outcome, shadows: ShadowQueue | None) -> Response:
+    """Queue the request's shadow copies once the response has been sent (never before, never awaited)."""
+    if outcome.shadow_jobs and shadows is not None:
+        response.background = BackgroundTask(_offer, shadows, outcome.shadow_jobs)
+    return response
+
+
+async def _offer(shadows: ShadowQueue, jobs: tuple[ShadowJob, ...]) -> None:
+    for job in jobs:
+        shadows.offer(job)
 
 
 async def handle(request: Request, protocol: str, body: Callable[[Call], Awaitable[Response]]) -> Response:
@@ -162,6 +175,7 @@ class Outcome:
     variant: str
     fallback_reason: str | None
     request_id: str
+    shadow_jobs: tuple[ShadowJob, ...] = ()
 
 
 async def run_inference(
@@ -183,7 +197,7 @@ async def run_inference(
         prediction = await target.runner.predict(batch)
     except (ModelError, ModelTimeoutError) as exc:
         fb = served.fallback
-        if fb is None or fb.info.version == target.info.version:
+        if fb is None or fb.info.version == target.info.version or not set(fb.info.signature.names) <= set(batch):
             _failed(
                 served.name, target.info.version, variant, batch, request_id, arrived, started, protocol, exc, publish
             )
@@ -191,6 +205,7 @@ async def run_inference(
         fallback_reason = "timeout" if isinstance(exc, ModelTimeoutError) else "error"
         metrics.FALLBACKS.labels(model=served.name, reason=fallback_reason).inc()
         target, variant = fb, "fallback"
+        batch = {n: batch[n] for n in fb.info.signature.names}
         try:
             prediction = await target.runner.predict(batch)
         except ModelPilotError as fb_exc:
@@ -215,12 +230,13 @@ async def run_inference(
         publish(
             _event(served.name, version, variant, batch, prediction, request_id, arrived, started, 200, None, protocol)
         )
+    jobs: list[ShadowJob] = []
     if shadows is not None and served.plan.shadows:
         for shadow_version in served.router.shadows():
             loaded = served.versions.get(shadow_version)
             if loaded is not None:
-                shadows.offer(ShadowJob(served.name, loaded, batch, request_id, arrived))
-    return Outcome(prediction, version, variant, fallback_reason, request_id)
+                jobs.append(ShadowJob(served.name, loaded, batch, request_id, arrived))
+    return Outcome(prediction, version, variant, fallback_reason, request_id, tuple(jobs))
 
 
 def _failed(

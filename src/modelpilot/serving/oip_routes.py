@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,10 +20,11 @@ from modelpilot.auth import Role
 from modelpilot.errors import BadRequestError, InvalidInputError, NotFoundError
 from modelpilot.protocol.oip import INFERENCE_HEADER, decode_infer_request, encode_infer_response
 from modelpilot.protocol.signature import Feature
-from modelpilot.protocol.tensors import Tensor
+from modelpilot.protocol.tensors import Tensor, datatype_of
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import json_response, read_body
-from modelpilot.serving.infer import Call, answer_headers, checked_request_id, handle
+from modelpilot.serving.infer import Call, after_response, answer_headers, checked_request_id, handle
+from modelpilot.serving.plan import sticky_text
 from modelpilot.serving.state import LoadedVersion, ServedModel
 
 __all__ = ["EXTENSIONS", "oip_routes"]
@@ -31,7 +33,7 @@ EXTENSIONS = ("binary_tensor_data",)
 """Protocol extensions this server implements, as listed in ``GET /v2``."""
 
 _DATATYPE = {
-    "integer": "FP64",
+    "integer": "INT64",
     "float": "FP64",
     "boolean": "BOOL",
     "category": "BYTES",
@@ -79,9 +81,7 @@ def _tensor_meta(feature: Feature) -> dict[str, Any]:
 
 def _metadata(served: ServedModel, loaded: LoadedVersion, versions: list[str]) -> dict[str, Any]:
     info = loaded.info
-    outputs: list[dict[str, Any]] = [
-        {"name": "predict", "datatype": "BYTES" if _text_classes(loaded) else "FP64", "shape": [-1]}
-    ]
+    outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": _predict_datatype(loaded), "shape": [-1]}]
     params: dict[str, Any] = {"variant": served.role(info.version), "format": info.format}
     if loaded.runner.classes is not None:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(loaded.runner.classes)]})
@@ -96,9 +96,12 @@ def _metadata(served: ServedModel, loaded: LoadedVersion, versions: list[str]) -
     }
 
 
-def _text_classes(loaded: LoadedVersion) -> bool:
+def _predict_datatype(loaded: LoadedVersion) -> str:
+    """The datatype of the ``predict`` output: the class labels' type for classifiers, FP64 for regressors."""
     classes = loaded.runner.classes
-    return bool(classes) and isinstance(classes[0], str)  # type: ignore[index]
+    if not classes:
+        return "FP64"
+    return datatype_of(np.asarray(classes))
 
 
 def _served_versions(served: ServedModel) -> list[str]:
@@ -135,8 +138,7 @@ def _sticky_key(request: Request, served: ServedModel, inputs: tuple[Tensor, ...
     if plan.sticky_field is not None:
         for t in inputs:
             if t.name == plan.sticky_field and t.data.size:
-                value = t.data.reshape(-1)[0]
-                return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+                return sticky_text(t.data.reshape(-1)[0])
     return None
 
 
@@ -185,7 +187,7 @@ async def _infer(call: Call) -> Response:
         binary_default=bool(req.parameters.get("binary_data_output")),
     )
     headers.update(answer_headers(outcome))
-    return Response(content, headers=headers)
+    return after_response(Response(content, headers=headers), outcome, call.ctx.shadows)
 
 
 def _check_outputs(requested: Any, loaded: LoadedVersion) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from modelpilot.errors import InvalidInputError
 
-__all__ = ["Choice", "Router", "Shadow", "TrafficPlan", "sticky_point"]
+__all__ = ["Choice", "Router", "Shadow", "TrafficPlan", "sticky_point", "sticky_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,21 @@ def sticky_point(model: str, key: str) -> float:
     """
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8, key=model.encode("utf-8")[:64]).digest()
     return int.from_bytes(digest, "big") / 2**64 * 100.0
+
+
+def sticky_text(value: object) -> str:
+    """A sticky key's text, the same whichever protocol carried it (``31``, ``31.0`` and ``b"31"`` agree).
+
+    >>> sticky_text(31), sticky_text(31.0), sticky_text(b"31"), sticky_text("u-7")
+    ('31', '31', '31', 'u-7')
+    """
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)

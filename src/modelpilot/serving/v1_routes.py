@@ -20,7 +20,7 @@ from modelpilot.errors import InvalidInputError, UnavailableError
 from modelpilot.events.model import LabelEvent
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_json
-from modelpilot.serving.infer import Call, answer_headers, handle
+from modelpilot.serving.infer import Call, after_response, answer_headers, handle
 from modelpilot.serving.inputs import batch_from_records
 from modelpilot.telemetry import metrics
 
@@ -71,7 +71,7 @@ async def _predict(call: Call) -> Response:
     body.update(model_version=str(outcome.version), variant=outcome.variant, request_id=outcome.request_id)
     if outcome.fallback_reason:
         body["fallback_reason"] = outcome.fallback_reason
-    return json_response(body, headers=answer_headers(outcome))
+    return after_response(json_response(body, headers=answer_headers(outcome)), outcome, call.ctx.shadows)
 
 
 def parse_feedback(doc: Any, now: float) -> list[LabelEvent]:
