@@ -97,3 +97,15 @@ def test_bad_input_exits_2_and_says_how_to_fix(
     assert run(home, *args) == 2
     err = capsys.readouterr().err
     assert needle in err and "fix:" in err
+
+
+def test_serve_refuses_a_taken_port_before_loading(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run(home, "serve", "--port", str(port)) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
