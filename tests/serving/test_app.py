@@ -386,3 +386,10 @@ def _shadow_pair(serve: ServeFactory) -> Any:
         _SERVED.clear()
         _SERVED[key] = serve()
     return _SERVED[key]
+
+
+def test_matrix_input_with_a_missing_value_names_the_column(serve: ServeFactory) -> None:
+    s = serve()
+    body = {"inputs": [{"name": "input-0", "datatype": "FP64", "shape": [2, 2], "data": [0.1, 0.2, 0.3, None]}]}
+    r = s.client.post("/v2/models/credit/infer", json=body)
+    assert r.status_code == 422 and "column 1" in r.json()["error"] and "missing" in r.json()["error"]

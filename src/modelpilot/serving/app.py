@@ -178,7 +178,7 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
             executor.shutdown(wait=False, cancel_futures=True)
             store.close()
 
-    routes = [
+    routes = [  # inference routes first: the router tries routes in order, and they carry the traffic
         *oip_routes(),
         *v1_routes(),
         *admin_routes(),

@@ -171,6 +171,15 @@ def batch_from_tensors(
                 f"send shape [rows, {len(names)}] with columns {names}",
             )
         _check_rows(rows, max_rows)
+        if t.data.dtype.kind in "iuf" and all(f.type in _NUMERIC for f in signature.features):
+            matrix = t.data.astype(np.float64, copy=False)  # one check for the whole matrix, then column views
+            if not all(f.nullable for f in signature.features):
+                nan = np.isnan(matrix)
+                if nan.any():
+                    for j, f in enumerate(signature.features):
+                        if not f.nullable and nan[:, j].any():
+                            column_for(f, matrix[:, j], f"inputs[0] {t.name!r} column {j}")  # raises, naming it
+            return {f.name: matrix[:, j] for j, f in enumerate(signature.features)}
         return {
             f.name: column_for(f, t.data[:, j], f"inputs[0] {t.name!r} column {j}")
             for j, f in enumerate(signature.features)

@@ -208,13 +208,13 @@ def _batch(loaded: LoadedVersion, inputs: tuple[Tensor, ...], max_rows: int) -> 
 
 def oip_routes() -> list[Route]:
     """The OIP v2 routes."""
-    return [
+    return [  # inference first: the router tries routes in order
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
         Route("/v2", server_metadata, methods=["GET"]),
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
