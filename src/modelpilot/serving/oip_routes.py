@@ -24,6 +24,7 @@ from modelpilot.protocol.tensors import Tensor, datatype_of
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import json_response, read_body
 from modelpilot.serving.infer import Call, after_response, answer_headers, checked_request_id, handle
+from modelpilot.serving.inputs import batch_from_tensors
 from modelpilot.serving.plan import sticky_text
 from modelpilot.serving.state import LoadedVersion, ServedModel
 
@@ -169,7 +170,9 @@ async def _infer(call: Call) -> Response:
         loaded, variant = served.versions[choice.version], choice.variant
     call.variant, call.version = variant, loaded.info.version
     _check_outputs(req.outputs, loaded)
-    outcome = await call.run(loaded, variant, _batch(loaded, req.inputs, serving.max_rows))
+    outcome = await call.run(
+        loaded, variant, batch_from_tensors(loaded.info.signature, req.inputs, max_rows=serving.max_rows)
+    )
     p = outcome.prediction
     outputs = [Tensor.from_array("predict", p.prediction)]
     if p.probabilities is not None:
@@ -198,12 +201,6 @@ def _check_outputs(requested: Any, loaded: LoadedVersion) -> None:
             raise InvalidInputError(
                 f"outputs[{i}] {out.name!r}: this model has no such output", hint=f"ask for one of {list(known)}"
             )
-
-
-def _batch(loaded: LoadedVersion, inputs: tuple[Tensor, ...], max_rows: int) -> Any:
-    from modelpilot.serving.inputs import batch_from_tensors
-
-    return batch_from_tensors(loaded.info.signature, inputs, max_rows=max_rows)
 
 
 def oip_routes() -> list[Route]:

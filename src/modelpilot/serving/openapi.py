@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from modelpilot import __version__
+from modelpilot.protocol.tensors import DATATYPES
 from modelpilot.serving.admin_routes import ADMIN_ROUTES, AliasRequest, PlanRequest, ReasonRequest, TokenRequest
 
 __all__ = ["openapi_document"]
@@ -23,21 +24,7 @@ _TENSOR = {
         "name": {"type": "string"},
         "datatype": {
             "type": "string",
-            "enum": [
-                "BOOL",
-                "UINT8",
-                "UINT16",
-                "UINT32",
-                "UINT64",
-                "INT8",
-                "INT16",
-                "INT32",
-                "INT64",
-                "FP16",
-                "FP32",
-                "FP64",
-                "BYTES",
-            ],
+            "enum": list(DATATYPES),
         },
         "shape": {"type": "array", "items": {"type": "integer"}},
         "parameters": {"type": "object"},

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,7 +56,6 @@ class ServedModel:
     router: Router
     versions: Mapping[int, LoadedVersion]
     fallback: LoadedVersion | None = None
-    sticky_header: str | None = field(default=None)
 
     def version(self, number: int) -> LoadedVersion:
         """A served version, or 404 naming the served ones."""
@@ -161,7 +160,7 @@ class ModelTable:
             except Exception as exc:  # a broken fallback must not stop the plan from being served
                 log.error("model %s: fallback v%s cannot be loaded: %s", plan.model, fallback_version, exc)
         router = Router(plan, rng=random.Random(self._rng.getrandbits(64)))
-        return ServedModel(plan.model, plan, router, versions, fallback, plan.sticky_header)
+        return ServedModel(plan.model, plan, router, versions, fallback)
 
     def preload(self, plan: TrafficPlan) -> None:
         """Load every version a plan needs (raises if one cannot be loaded here), without serving it yet."""
