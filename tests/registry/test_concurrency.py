@@ -19,7 +19,11 @@ WORKERS = 8
 def _register(home: str, store: str, model: str, ref: str, barrier: object, out: object, race_open: bool) -> None:
     if race_open:  # everyone opens (and so migrates) the store at the same moment
         barrier.wait()  # type: ignore[attr-defined]
-    reg = Registry.open(load_settings(home=home, store=store, actor="proc"))
+    try:
+        reg = Registry.open(load_settings(home=home, store=store, actor="proc"))
+    except Exception as exc:  # reported to the parent, which fails the test at once
+        out.put(f"open: {type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
+        return
     if not race_open:  # everyone registers at the same moment
         barrier.wait()  # type: ignore[attr-defined]
     try:

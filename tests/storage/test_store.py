@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import importlib.resources
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from alembic.script import ScriptDirectory
 
 from modelpilot.errors import StoreError
 from modelpilot.storage import HEAD_REVISION, Store, normalise_url
+from modelpilot.storage.store import _enable_wal
 from modelpilot.storage.tables import metadata, models
 
 
@@ -74,3 +77,37 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open the store") as err:
         Store(f"postgresql://nobody:secret@127.0.0.1:{free_port()}/nothing")
     assert "secret" not in err.value.message
+
+
+def test_many_stores_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL can fail at once with "database is locked" (no busy wait) when
+    several connections try together; seen in CI as a process dying on first use. Each round races
+    six connections on a fresh file; without the retry about one round in seven failed here."""
+    for round_ in range(40):
+        path = tmp_path / f"race{round_}.db"
+        barrier = threading.Barrier(6)
+        errors: list[str] = []
+
+        def open_one(path: Path = path, barrier: threading.Barrier = barrier, errors: list[str] = errors) -> None:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            barrier.wait()
+            try:
+                cur = conn.cursor()
+                _enable_wal(cur)
+                cur.close()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("CREATE TABLE IF NOT EXISTS t (i INTEGER)")
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                errors.append(str(exc))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=open_one) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], (round_, errors)
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -19,6 +19,8 @@ Example:
 from __future__ import annotations
 
 import importlib.resources
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,7 +100,7 @@ class Store:
             def _on_connect(dbapi_conn: Any, _record: Any) -> None:
                 dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
                 cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
+                _enable_wal(cur)
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
 
@@ -184,3 +186,24 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _enable_wal(cur: Any, *, wait_s: float = 30.0) -> None:
+    """Put a SQLite database in WAL mode, waiting out other processes that hold it.
+
+    The mode is stored in the file, so once one process has set it the others only read it. Switching
+    needs an exclusive lock and SQLite does not always run the busy handler for it: when processes open
+    a new database at the same moment, all but one get "database is locked" at once. Retry until
+    ``wait_s`` has passed, as the busy timeout would.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            mode = cur.execute("PRAGMA journal_mode").fetchall()[0][0]
+            if str(mode).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
