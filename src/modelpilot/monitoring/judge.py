@@ -1,0 +1,215 @@
+"""Judging a closed window: drift and quality findings by the rules, alarm state by persistence, with evidence.
+
+Example:
+    >>> import numpy as np
+    >>> from modelpilot.monitoring.drift import Baseline
+    >>> from modelpilot.monitoring.profile import build_profile
+    >>> rng = np.random.default_rng(0)
+    >>> judge = Judge(Baseline(build_profile({"x": rng.normal(size=5000)}, numeric=["x"])))
+    >>> for i in range(3):
+    ...     r = judge.window(judge.baseline.sketch().update({"x": rng.normal(1, 1, 1000)}, rows=1000),
+    ...                      model="m", version=1, variant="stable", index=i)
+    >>> r.drifted, [(a.kind, a.transition, a.severity) for a in r.alarms]
+    (['x'], [])
+    >>> [c.severity for c in r.drift], judge.drift.active
+    (['critical'], {'x': 'critical'})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from modelpilot.monitoring.drift import Baseline, ColumnDrift
+from modelpilot.monitoring.results import Alarm, AlarmKind, ColumnResult, QualityResult, WindowResult
+from modelpilot.monitoring.rules import (
+    AlarmTracker,
+    DriftRule,
+    Persistence,
+    QualityRule,
+    Severity,
+    benjamini_hochberg,
+    worse,
+)
+from modelpilot.monitoring.sketch import QUALITY_FIELDS, Sketch
+
+__all__ = ["Judge"]
+
+_RANK = {None: 0, "warning": 1, "critical": 2}
+
+
+def _transition(before: Mapping[str, Severity], after: Mapping[str, Severity]) -> str | None:
+    if not before and not after:
+        return None
+    if not before:
+        return "raised"
+    if not after:
+        return "resolved"
+    top_before = max(_RANK[s] for s in before.values())
+    top_after = max(_RANK[s] for s in after.values())
+    if top_after > top_before:
+        return "escalated"
+    if top_after < top_before:
+        return "deescalated"
+    return "changed" if dict(before) != dict(after) else None
+
+
+class Judge:
+    """The rules and the alarm memory of one stream (one model version and variant).
+
+    Parameters
+    ----------
+    baseline
+        The reference to compare windows with.
+    drift_rule, quality_rule, persistence
+        The rules (see :mod:`modelpilot.monitoring.rules` for the defaults and their reasons).
+    """
+
+    def __init__(
+        self,
+        baseline: Baseline,
+        *,
+        drift_rule: DriftRule | None = None,
+        quality_rule: QualityRule | None = None,
+        persistence: Persistence | None = None,
+    ) -> None:
+        self.baseline = baseline
+        self.drift_rule = drift_rule or DriftRule()
+        self.quality_rule = quality_rule or QualityRule()
+        self.persistence = persistence or Persistence()
+        self.drift = AlarmTracker(self.persistence.k, self.persistence.m)
+        self.quality = AlarmTracker(self.persistence.k, self.persistence.m)
+        self._windows: list[tuple[int, float | None, float | None]] = []
+
+    # ----------------------------------------------------------------------------------------------- drift
+    def _drift(self, found: list[ColumnDrift]) -> list[ColumnResult]:
+        rule = self.drift_rule
+        judged = [d.n >= rule.min_rows for d in found]
+        tested = [i for i, ok in enumerate(judged) if ok]
+        passed = benjamini_hochberg([found[i].p_value for i in tested], alpha=rule.alpha)
+        significant = dict.fromkeys(range(len(found)), False)
+        for i, ok in zip(tested, passed, strict=True):
+            significant[i] = ok
+        out = []
+        for i, d in enumerate(found):
+            effect = getattr(d, rule.effect)
+            sev = rule.severity(effect if effect is not None else 0.0, significant[i]) if judged[i] else None
+            out.append(ColumnResult(**d.to_dict(), judged=judged[i], significant=significant[i], severity=sev))
+        return out
+
+    # ----------------------------------------------------------------------------------------------- quality
+    def _quality(self, sketch: Sketch) -> list[QualityResult]:
+        rule = self.quality_rule
+        out = []
+        for col in self.baseline.layout.columns:
+            counts = sketch.quality(col.key)
+            rows = max(sketch.rows, 1)
+            ratios = {f: counts[f] / rows for f in QUALITY_FIELDS}
+            ref_missing = col.missing / max(col.n + col.missing, 1)
+            ratios["missing"] = max(ratios["missing"] - ref_missing, 0.0)
+            sev: Severity | None = None
+            worst: str | None = None
+            if sketch.rows >= rule.min_rows:
+                for f in QUALITY_FIELDS:
+                    s = rule.severity(f, ratios[f])
+                    if _RANK[s] > _RANK[sev]:
+                        sev, worst = s, f
+            out.append(QualityResult(key=col.key, counts=counts, ratios=ratios, severity=sev, worst=worst))
+        return out
+
+    # ----------------------------------------------------------------------------------------------- window
+    def window(
+        self,
+        sketch: Sketch,
+        *,
+        model: str,
+        version: int,
+        variant: str,
+        index: int,
+        unknown_columns: Mapping[str, int] | None = None,
+        estimated: dict[str, float | None] | None = None,
+    ) -> WindowResult:
+        """Judge one closed window and return its result, with any alarm transitions."""
+        drift = self._drift(self.baseline.compare(sketch))
+        quality = self._quality(sketch)
+        self._windows = [*self._windows, (index, sketch.start, sketch.end)][-self.persistence.m :]
+        alarms: list[Alarm] = []
+        common: dict[str, Any] = {"model": model, "version": version, "variant": variant, "window": index}
+        time = sketch.end
+        before = dict(self.drift.active)
+        for c in drift:
+            self.drift.observe(c.key, c.severity if c.judged else None)
+        alarm = self._alarm("drift", before, self.drift, time, common, {c.key: c for c in drift})
+        if alarm:
+            alarms.append(alarm)
+        before = dict(self.quality.active)
+        for qr in quality:
+            self.quality.observe(qr.key, qr.severity)
+        alarm = self._alarm("quality", before, self.quality, time, common, {q.key: q for q in quality})
+        if alarm:
+            alarms.append(alarm)
+        return WindowResult(
+            **common,
+            start=sketch.start,
+            end=sketch.end,
+            rows=sketch.rows,
+            events=sketch.events,
+            errors=sketch.errors,
+            mean_latency_s=sketch.mean_latency_s,
+            drift=drift,
+            quality=quality,
+            unknown_columns=dict(unknown_columns or {}),
+            estimated=estimated,
+            alarms=alarms,
+        )
+
+    def _alarm(
+        self,
+        kind: AlarmKind,
+        before: dict[str, Severity],
+        tracker: AlarmTracker,
+        time: float | None,
+        common: dict[str, Any],
+        now: Mapping[str, ColumnResult | QualityResult],
+    ) -> Alarm | None:
+        after = dict(tracker.active)
+        transition = _transition(before, after)
+        if transition is None:
+            return None
+        severity: Severity | None = None
+        for s in after.values():
+            severity = worse(severity, s)
+        rule = self.drift_rule if kind == "drift" else self.quality_rule
+        involved = sorted(set(before) | set(after))
+        evidence = {
+            "rule": rule.model_dump(mode="json"),
+            "persistence": self.persistence.model_dump(),
+            "windows": [{"window": i, "start": s, "end": e} for i, s, e in self._windows],
+            "columns": {
+                key: {
+                    "this_window": now[key].model_dump(mode="json") if key in now else None,
+                    "findings": tracker.history(key),
+                }
+                for key in involved
+            },
+        }
+        return Alarm(
+            **common,
+            kind=kind,
+            transition=transition,
+            severity=severity,
+            subjects=after,
+            time=time,
+            evidence=evidence,
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON types: the alarm memories and the last windows' spans."""
+        return {"drift": self.drift.to_state(), "quality": self.quality.to_state(), "windows": self._windows}
+
+    def restore(self, state: Mapping[str, Any]) -> Judge:
+        """Load :meth:`to_state` into this judge (same baseline and rules)."""
+        self.drift = AlarmTracker.from_state(state["drift"])
+        self.quality = AlarmTracker.from_state(state["quality"])
+        self._windows = [(int(i), s, e) for i, s, e in state["windows"]]
+        return self

@@ -1,0 +1,267 @@
+"""Mergeable window sketches: bin and category counts, moments and data-quality counts for every monitored column.
+
+A :class:`Sketch` summarises a span of rows against one reference profile's columns. Two sketches of the same
+layout merge by addition (counts and sums add, minima and maxima combine), so windows, and partial windows from
+different Kafka partitions, combine into exactly what one sketch over all their rows would hold: the counts are
+equal integers; the float sums agree to rounding.
+
+Example:
+    >>> import numpy as np
+    >>> from modelpilot.monitoring.columns import numeric_column
+    >>> layout = Layout([numeric_column("x", "feature", np.arange(100.0), bins=4)])
+    >>> a = Sketch(layout).update({"x": np.array([1.0, 50.0, np.nan])}, rows=3)
+    >>> b = Sketch(layout).update({"x": np.array([200.0])}, rows=1)
+    >>> m = a.merge(b)
+    >>> m.rows, m.column_counts("x").tolist(), m.quality("x")["missing"], m.quality("x")["out_of_range"]
+    (4, [0, 1, 0, 1, 0, 1], 1, 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from modelpilot.errors import InvalidInputError
+from modelpilot.monitoring.columns import (
+    CategoricalColumn,
+    Column,
+    NumericColumn,
+    as_float,
+    as_text,
+    category_slots,
+    numeric_slots,
+)
+
+__all__ = ["QUALITY_FIELDS", "Layout", "Sketch"]
+
+QUALITY_FIELDS = ("missing", "nonfinite", "wrong_type", "out_of_range", "unseen", "absent")
+"""Per column: missing values; ±inf; values of the wrong type; numbers outside the reference range; categories the
+reference never saw; rows whose event did not carry the column at all."""
+
+
+class Layout:
+    """Where each column's slots sit in a sketch's flat count array (shared by every sketch of one profile)."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        keys = [c.key for c in columns]
+        if len(set(keys)) != len(keys):
+            raise InvalidInputError("columns of a layout must have distinct keys", hint=f"got {keys}")
+        self.columns: tuple[Column, ...] = tuple(columns)
+        self.keys = keys
+        self.index = {k: i for i, k in enumerate(keys)}
+        sizes = [c.slots for c in columns]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self.size = int(self.offsets[-1])
+        self.numeric = [i for i, c in enumerate(columns) if isinstance(c, NumericColumn)]
+        self.numeric_pos = {i: j for j, i in enumerate(self.numeric)}
+        self.edges = {i: np.asarray(c.edges, dtype=np.float64) for i, c in enumerate(columns) if c.kind == "numeric"}
+
+    def slice(self, key: str) -> slice:
+        """The slots of one column in the flat count array."""
+        i = self.index[key]
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+
+class Sketch:
+    """Counts and moments of a span of rows, per column of a :class:`Layout`.
+
+    Parameters
+    ----------
+    layout
+        The columns (from a reference profile).
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._reset()
+
+    def _reset(self) -> None:
+        n_cols, n_num = len(self.layout.columns), len(self.layout.numeric)
+        self.rows = 0
+        self.events = 0
+        self.errors = 0
+        self.latency_sum = 0.0
+        self.latency_max = 0.0
+        self.start: float | None = None
+        self.end: float | None = None
+        self.counts = np.zeros(self.layout.size, dtype=np.int64)
+        self.present = np.zeros(n_cols, dtype=np.int64)  # values counted in a slot
+        self.quality_counts = np.zeros((n_cols, len(QUALITY_FIELDS)), dtype=np.int64)
+        self.total = np.zeros(n_num, dtype=np.float64)
+        self.total_sq = np.zeros(n_num, dtype=np.float64)
+        self.low = np.full(n_num, np.inf)
+        self.high = np.full(n_num, -np.inf)
+
+    # ----------------------------------------------------------------------------------------------- update
+    def update(
+        self,
+        columns: Mapping[str, npt.NDArray[Any]],
+        *,
+        rows: int,
+        time: float | None = None,
+        errors: int = 0,
+        latency_s: float | None = None,
+        events: int = 1,
+    ) -> Sketch:
+        """Count ``rows`` rows given as one array per column key; a key that is absent counts as ``absent``."""
+        self.rows += rows
+        self.events += events
+        self.errors += errors
+        if latency_s is not None:
+            self.latency_sum += latency_s * events
+            self.latency_max = max(self.latency_max, latency_s)
+        if time is not None:
+            self.start = time if self.start is None else min(self.start, time)
+            self.end = time if self.end is None else max(self.end, time)
+        q = self.quality_counts
+        absent = QUALITY_FIELDS.index("absent")
+        for i, col in enumerate(self.layout.columns):
+            values = columns.get(col.key)
+            if values is None:
+                q[i, absent] += rows
+                continue
+            if len(values) != rows:
+                raise InvalidInputError(
+                    f"column {col.key!r} has {len(values)} values for {rows} rows",
+                    hint="send one value per row for every column",
+                )
+            if isinstance(col, NumericColumn):
+                self._numeric(i, col, values)
+            else:
+                self._categorical(i, col, values)
+        return self
+
+    def _numeric(self, i: int, col: NumericColumn, values: npt.NDArray[Any]) -> None:
+        x, wrong = as_float(values)
+        finite_mask = np.isfinite(x)
+        finite = x[finite_mask] if not finite_mask.all() else x
+        nan = int(np.isnan(x).sum())
+        q = self.quality_counts[i]
+        q[0] += nan - wrong  # missing (values that were not numbers became NaN too)
+        q[1] += x.size - finite.size - nan  # ±inf
+        q[2] += wrong
+        if finite.size == 0:
+            return
+        slots = numeric_slots(self.layout.edges[i], finite)
+        start = int(self.layout.offsets[i])
+        self.counts[start : start + col.slots] += np.bincount(slots, minlength=col.slots)
+        q[3] += int((slots == 0).sum() + (slots == col.slots - 1).sum())
+        self.present[i] += finite.size
+        j = self.layout.numeric_pos[i]
+        self.total[j] += float(finite.sum())
+        self.total_sq[j] += float(np.dot(finite, finite))
+        self.low[j] = min(self.low[j], float(finite.min()))
+        self.high[j] = max(self.high[j], float(finite.max()))
+
+    def _categorical(self, i: int, col: CategoricalColumn, values: npt.NDArray[Any]) -> None:
+        text = as_text(values)
+        mask = text != None  # noqa: E711 (element-wise comparison)
+        present = text[mask]
+        q = self.quality_counts[i]
+        q[0] += text.size - present.size
+        if present.size == 0:
+            return
+        slots, unseen = category_slots(col, present)
+        start = int(self.layout.offsets[i])
+        self.counts[start : start + col.slots] += np.bincount(slots, minlength=col.slots)
+        q[4] += unseen
+        self.present[i] += present.size
+
+    # ----------------------------------------------------------------------------------------------- merge
+    def merge(self, other: Sketch) -> Sketch:
+        """A new sketch holding both (the same layout is required)."""
+        if other.layout is not self.layout and other.layout.keys != self.layout.keys:
+            raise InvalidInputError("cannot merge sketches of different layouts", hint="merge windows of one profile")
+        out = Sketch(self.layout)
+        out.rows = self.rows + other.rows
+        out.events = self.events + other.events
+        out.errors = self.errors + other.errors
+        out.latency_sum = self.latency_sum + other.latency_sum
+        out.latency_max = max(self.latency_max, other.latency_max)
+        starts = [t for t in (self.start, other.start) if t is not None]
+        ends = [t for t in (self.end, other.end) if t is not None]
+        out.start = min(starts) if starts else None
+        out.end = max(ends) if ends else None
+        out.counts = self.counts + other.counts
+        out.present = self.present + other.present
+        out.quality_counts = self.quality_counts + other.quality_counts
+        out.total = self.total + other.total
+        out.total_sq = self.total_sq + other.total_sq
+        out.low = np.minimum(self.low, other.low)
+        out.high = np.maximum(self.high, other.high)
+        return out
+
+    # ----------------------------------------------------------------------------------------------- read
+    def column_counts(self, key: str) -> npt.NDArray[np.int64]:
+        """The slot counts of one column."""
+        return self.counts[self.layout.slice(key)]
+
+    def quality(self, key: str) -> dict[str, int]:
+        """The data-quality counts of one column."""
+        row = self.quality_counts[self.layout.index[key]]
+        return {f: int(v) for f, v in zip(QUALITY_FIELDS, row, strict=True)}
+
+    def moments(self, key: str) -> dict[str, float | None]:
+        """Mean, standard deviation, minimum and maximum of a numeric column's finite values."""
+        i = self.layout.index[key]
+        j = self.layout.numeric_pos[i]
+        n = int(self.present[i])
+        if n == 0:
+            return {"mean": None, "std": None, "min": None, "max": None}
+        mean = self.total[j] / n
+        var = max(self.total_sq[j] / n - mean * mean, 0.0)
+        return {"mean": mean, "std": var**0.5, "min": float(self.low[j]), "max": float(self.high[j])}
+
+    @property
+    def mean_latency_s(self) -> float | None:
+        """Mean latency per event, when latencies were given."""
+        return self.latency_sum / self.events if self.events else None
+
+    # ----------------------------------------------------------------------------------------------- state
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON types (infinite minima/maxima of empty columns become ``None``)."""
+
+        def finite_or_none(a: npt.NDArray[np.float64]) -> list[float | None]:
+            return [float(v) if np.isfinite(v) else None for v in a]
+
+        return {
+            "keys": list(self.layout.keys),
+            "rows": self.rows,
+            "events": self.events,
+            "errors": self.errors,
+            "latency_sum": self.latency_sum,
+            "latency_max": self.latency_max,
+            "start": self.start,
+            "end": self.end,
+            "counts": self.counts.tolist(),
+            "present": self.present.tolist(),
+            "quality": self.quality_counts.tolist(),
+            "total": self.total.tolist(),
+            "total_sq": self.total_sq.tolist(),
+            "low": finite_or_none(self.low),
+            "high": finite_or_none(self.high),
+        }
+
+    @classmethod
+    def from_state(cls, layout: Layout, state: Mapping[str, Any]) -> Sketch:
+        """Rebuild a sketch from :meth:`to_state` (the layout must have the same column keys)."""
+        if list(state["keys"]) != layout.keys:
+            raise InvalidInputError(
+                "the saved window's columns differ from the profile's",
+                hint="the reference profile changed since the snapshot; the window cannot be restored",
+            )
+        out = cls(layout)
+        out.rows, out.events, out.errors = int(state["rows"]), int(state["events"]), int(state["errors"])
+        out.latency_sum, out.latency_max = float(state["latency_sum"]), float(state["latency_max"])
+        out.start, out.end = state["start"], state["end"]
+        out.counts = np.asarray(state["counts"], dtype=np.int64)
+        out.present = np.asarray(state["present"], dtype=np.int64)
+        out.quality_counts = np.asarray(state["quality"], dtype=np.int64).reshape(len(layout.columns), -1)
+        out.total = np.asarray(state["total"], dtype=np.float64)
+        out.total_sq = np.asarray(state["total_sq"], dtype=np.float64)
+        out.low = np.array([np.inf if v is None else v for v in state["low"]], dtype=np.float64)
+        out.high = np.array([-np.inf if v is None else v for v in state["high"]], dtype=np.float64)
+        return out
