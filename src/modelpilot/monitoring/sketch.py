@@ -151,8 +151,9 @@ class Sketch:
         q[3] += int((slots == 0).sum() + (slots == col.slots - 1).sum())
         self.present[i] += finite.size
         j = self.layout.numeric_pos[i]
-        self.total[j] += float(finite.sum())
-        self.total_sq[j] += float(np.dot(finite, finite))
+        with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: the moments saturate at inf
+            self.total[j] += float(finite.sum())
+            self.total_sq[j] += float(np.dot(finite, finite))
         self.low[j] = min(self.low[j], float(finite.min()))
         self.high[j] = max(self.high[j], float(finite.max()))
 
@@ -212,7 +213,8 @@ class Sketch:
         if n == 0:
             return {"mean": None, "std": None, "min": None, "max": None}
         mean = self.total[j] / n
-        var = max(self.total_sq[j] / n - mean * mean, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            var = max(self.total_sq[j] / n - mean * mean, 0.0)
         return {"mean": mean, "std": var**0.5, "min": float(self.low[j]), "max": float(self.high[j])}
 
     @property
