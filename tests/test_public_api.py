@@ -30,9 +30,11 @@ EXPECTED = {
     "modelpilot.config": [
         "AuthSettings",
         "EventSettings",
+        "MonitorSettings",
         "RegistrySettings",
         "ServingSettings",
         "Settings",
+        "WindowSettings",
         "load_settings",
     ],
     "modelpilot.storage": ["HEAD_REVISION", "Store", "normalise_url", "tables"],

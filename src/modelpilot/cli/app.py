@@ -15,6 +15,7 @@ from modelpilot.cli.alias_cmds import alias_app
 from modelpilot.cli.audit_cmds import audit_app
 from modelpilot.cli.context import AppState, settings
 from modelpilot.cli.demo import demo
+from modelpilot.cli.monitor_cmds import analyze, profile
 from modelpilot.cli.output import err_console
 from modelpilot.cli.registry_cmds import register_commands
 from modelpilot.cli.serve_cmds import serve, up
@@ -85,6 +86,8 @@ app.command("serve")(serve)
 app.command("up")(up)
 app.add_typer(traffic_app, name="traffic")
 app.command("rollback")(rollback)
+app.command("analyze")(analyze)
+app.command("profile")(profile)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,7 +101,8 @@ def register(
     ] = None,
 ) -> None:
     """Register a new version of a model and print its number."""
-    info = registry(ctx).register(
+    reg = registry(ctx)
+    info = reg.register(
         name,
         artifact,
         format=format.value if format else infer_format(artifact),
@@ -118,9 +119,21 @@ def register(
             reason=reason,
         ),
     )
+    profiled = ""
+    if info.reference_digest is not None:
+        from modelpilot.errors import ModelPilotError
+        from modelpilot.monitoring.profiles import ProfileStore
+
+        try:
+            prof = ProfileStore(reg).build(name, info.version)
+            profiled = f", profiled {len(prof.columns)} columns"
+        except ModelPilotError as exc:  # the version stands; the monitor retries the profile when it needs it
+            err_console.print(f"warning: the reference profile was not built: {exc.message}")
     if output is None or output is OutputFormat.table:
         typer.echo(info.version)
-        err_console.print(f"registered {name} v{info.version} ({info.format}, {len(info.signature.features)} features)")
+        err_console.print(
+            f"registered {name} v{info.version} ({info.format}, {len(info.signature.features)} features{profiled})"
+        )
     else:
         emit(info, output, lambda: "")
 

@@ -56,7 +56,7 @@ def _check_port(host: str, port: int) -> None:
             ) from None
 
 
-def _run(s: Settings) -> None:
+def _run(s: Settings, *, embedded: bool = False) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -83,7 +83,7 @@ def _run(s: Settings) -> None:
     if sv.workers == 1:
         from modelpilot.serving.app import create_app
 
-        uvicorn.run(create_app(s), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(s, monitor=embedded), **common)  # type: ignore[arg-type]
         return
     # Worker processes read their settings from the environment; metrics are merged across them.
     os.environ["MODELPILOT_HOME"] = str(s.home)
@@ -113,5 +113,5 @@ def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, worker
 
 
 def up(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> None:
-    """Run the embedded shape in one process: the server now; the monitor and controller join as they land."""
-    _run(_with_serving(resolve_settings(ctx), host, port, 1))
+    """Run the embedded shape in one process: the server and the monitor (the controller joins when it lands)."""
+    _run(_with_serving(resolve_settings(ctx), host, port, 1), embedded=True)

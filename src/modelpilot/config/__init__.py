@@ -5,10 +5,21 @@ from __future__ import annotations
 from modelpilot.config.settings import (
     AuthSettings,
     EventSettings,
+    MonitorSettings,
     RegistrySettings,
     ServingSettings,
     Settings,
+    WindowSettings,
     load_settings,
 )
 
-__all__ = ["AuthSettings", "EventSettings", "RegistrySettings", "ServingSettings", "Settings", "load_settings"]
+__all__ = [
+    "AuthSettings",
+    "EventSettings",
+    "MonitorSettings",
+    "RegistrySettings",
+    "ServingSettings",
+    "Settings",
+    "WindowSettings",
+    "load_settings",
+]

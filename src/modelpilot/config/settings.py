@@ -31,7 +31,16 @@ from pydantic_settings import (
 
 from modelpilot.errors import ConfigError
 
-__all__ = ["AuthSettings", "EventSettings", "RegistrySettings", "ServingSettings", "Settings", "load_settings"]
+__all__ = [
+    "AuthSettings",
+    "EventSettings",
+    "MonitorSettings",
+    "RegistrySettings",
+    "ServingSettings",
+    "Settings",
+    "WindowSettings",
+    "load_settings",
+]
 
 
 class RegistrySettings(BaseModel):
@@ -101,6 +110,29 @@ class EventSettings(BaseModel):
     jsonl_path: Path | None = Field(None, description="Also append every event to this JSON-lines file.")
 
 
+class WindowSettings(BaseModel):
+    """A window size: rows or seconds, whichever comes first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: int = Field(1000, ge=1, description="Rows (predictions) per window.")
+    seconds: float = Field(60.0, gt=0, description="Longest time a window stays open.")
+
+
+class MonitorSettings(BaseModel):
+    """The monitor (inside `modelpilot up`, or as `modelpilot monitor`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Run the monitor inside `modelpilot up`.")
+    window: WindowSettings = Field(default_factory=lambda: WindowSettings())
+    models: dict[str, WindowSettings] = Field(default_factory=dict, description="Window sizes per model name.")
+    label_ttl_s: float = Field(7 * 86400.0, gt=0, description="How long a prediction waits for its label.")
+    max_pending_labels: int = Field(100_000, ge=1, description="Predictions held for label joins at most.")
+    snapshot_s: float = Field(30.0, gt=0, description="How often open windows and pending joins are saved.")
+    tick_s: float = Field(1.0, gt=0, description="How often time-based windows are checked.")
+
+
 class Settings(BaseSettings):
     """Everything modelpilot reads from its environment."""
 
@@ -122,6 +154,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=lambda: ServingSettings())
     auth: AuthSettings = Field(default_factory=lambda: AuthSettings())
     events: EventSettings = Field(default_factory=lambda: EventSettings())
+    monitor: MonitorSettings = Field(default_factory=lambda: MonitorSettings())
 
     @field_validator("store")
     @classmethod

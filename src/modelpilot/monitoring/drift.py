@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelpilot.errors import InvalidInputError
 from modelpilot.monitoring.columns import NumericColumn
+from modelpilot.monitoring.performance.estimated import Calibrator, PerformanceEstimator
 from modelpilot.monitoring.profile import ReferenceProfile
 from modelpilot.monitoring.sketch import Layout, Sketch
 from modelpilot.monitoring.stats import chi2_test, hellinger, js_distance, ks_test, psi, wasserstein
@@ -72,7 +74,13 @@ class Baseline:
 
     def __init__(self, profile: ReferenceProfile) -> None:
         self.profile = profile
-        self.layout = Layout(profile.columns)
+        estimator = None
+        if profile.calibration is not None and profile.classes is not None:
+            try:
+                estimator = PerformanceEstimator(Calibrator.from_state(profile.calibration), profile.classes)
+            except InvalidInputError:  # a profile from an older build: drift still works; rebuild it to estimate
+                estimator = None
+        self.layout = Layout(profile.columns, estimator=estimator)
         cols = self.layout.columns
         self.numeric = [i for i, c in enumerate(cols) if c.kind == "numeric"]
         self.categorical = [i for i, c in enumerate(cols) if c.kind == "categorical"]

@@ -47,7 +47,7 @@ from modelpilot.monitoring.rules import DriftRule, Persistence, QualityRule
 from modelpilot.monitoring.sketch import Sketch
 from modelpilot.monitoring.windows import Windower, WindowPolicy
 
-__all__ = ["Monitor", "ProfileSource", "StreamKey"]
+__all__ = ["Monitor", "ProfileSource", "StreamKey", "event_columns"]
 
 ProfileSource = Callable[[str, int], ReferenceProfile | None]
 StreamKey = tuple[str, int, str]
@@ -87,7 +87,9 @@ class Monitor:
         Looks up the reference profile of a model version (``None`` when it has none: its events are counted as
         ``unprofiled`` and skipped).
     policy, drift_rule, quality_rule, persistence
-        Window size and rules, the same for every stream (defaults documented on each class).
+        Window size and rules (defaults documented on each class).
+    policies
+        Window sizes for particular models, by model name.
     clock
         The wall clock :meth:`tick` uses by default.
     dedupe
@@ -99,6 +101,7 @@ class Monitor:
         profiles: ProfileSource,
         *,
         policy: WindowPolicy | None = None,
+        policies: Mapping[str, WindowPolicy] | None = None,
         drift_rule: DriftRule | None = None,
         quality_rule: QualityRule | None = None,
         persistence: Persistence | None = None,
@@ -107,6 +110,7 @@ class Monitor:
     ) -> None:
         self.profiles = profiles
         self.policy = policy or WindowPolicy()
+        self.policies = dict(policies or {})
         self.drift_rule = drift_rule or DriftRule()
         self.quality_rule = quality_rule or QualityRule()
         self.persistence = persistence or Persistence()
@@ -129,7 +133,7 @@ class Monitor:
             self._baselines[key] = Baseline(profile) if profile is not None else None
         return self._baselines[key]
 
-    def _stream(self, key: StreamKey) -> _Stream | None:
+    def stream(self, key: StreamKey) -> _Stream | None:
         stream = self.streams.get(key)
         if stream is None:
             baseline = self._baseline(key[0], key[1])
@@ -138,7 +142,8 @@ class Monitor:
             judge = Judge(
                 baseline, drift_rule=self.drift_rule, quality_rule=self.quality_rule, persistence=self.persistence
             )
-            stream = _Stream(key, baseline, Windower(baseline.layout, self.policy), judge)
+            policy = self.policies.get(key[0], self.policy)
+            stream = _Stream(key, baseline, Windower(baseline.layout, policy), judge)
             self.streams[key] = stream
         return stream
 
@@ -161,7 +166,7 @@ class Monitor:
         if self._duplicate(ev):
             self.counters["duplicates"] += 1
             return []
-        stream = self._stream((ev.model, ev.version, ev.variant))
+        stream = self.stream((ev.model, ev.version, ev.variant))
         if stream is None:
             self.unprofiled[f"{ev.model} v{ev.version}"] += 1
             self.counters["unprofiled"] += 1
@@ -253,7 +258,7 @@ class Monitor:
         for ident in state.get("seen", []):
             self._seen[(str(ident[0]), str(ident[1]), str(ident[2]))] = None
         for s in state.get("streams", []):
-            stream = self._stream((str(s["model"]), int(s["version"]), str(s["variant"])))
+            stream = self.stream((str(s["model"]), int(s["version"]), str(s["variant"])))
             if stream is None:
                 self.counters["restore_dropped"] += 1
                 continue

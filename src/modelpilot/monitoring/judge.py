@@ -25,6 +25,7 @@ from modelpilot.monitoring.results import Alarm, AlarmKind, ColumnResult, Qualit
 from modelpilot.monitoring.rules import (
     AlarmTracker,
     DriftRule,
+    PerformanceRule,
     Persistence,
     QualityRule,
     Severity,
@@ -72,13 +73,16 @@ class Judge:
         drift_rule: DriftRule | None = None,
         quality_rule: QualityRule | None = None,
         persistence: Persistence | None = None,
+        performance_rule: PerformanceRule | None = None,
     ) -> None:
         self.baseline = baseline
+        self.performance_rule = performance_rule or PerformanceRule()
         self.drift_rule = drift_rule or DriftRule()
         self.quality_rule = quality_rule or QualityRule()
         self.persistence = persistence or Persistence()
         self.drift = AlarmTracker(self.persistence.k, self.persistence.m)
         self.quality = AlarmTracker(self.persistence.k, self.persistence.m)
+        self.performance = AlarmTracker(self.persistence.k, self.persistence.m)
         self._windows: list[tuple[int, float | None, float | None]] = []
 
     # ----------------------------------------------------------------------------------------------- drift
@@ -127,9 +131,15 @@ class Judge:
         variant: str,
         index: int,
         unknown_columns: Mapping[str, int] | None = None,
-        estimated: dict[str, float | None] | None = None,
+        realized: dict[str, float | None] | None = None,
+        labeled: int = 0,
     ) -> WindowResult:
-        """Judge one closed window and return its result, with any alarm transitions."""
+        """Judge one closed window and return its result, with any alarm transitions.
+
+        ``realized`` (with ``labeled`` rows behind it) is given when the window's labels are known at once (offline
+        analysis); live, labels arrive later and are judged by :meth:`realized`.
+        """
+        estimated = sketch.estimate.metrics() if sketch.estimate is not None and sketch.estimate.n else None
         drift = self._drift(self.baseline.compare(sketch))
         quality = self._quality(sketch)
         self._windows = [*self._windows, (index, sketch.start, sketch.end)][-self.persistence.m :]
@@ -148,6 +158,11 @@ class Judge:
         alarm = self._alarm("quality", before, self.quality, time, common, {q.key: q for q in quality})
         if alarm:
             alarms.append(alarm)
+        n_est = sketch.estimate.n if sketch.estimate is not None else 0
+        perf = {"estimated": (estimated, n_est), "realized": (realized, labeled)}
+        alarm = self._performance(perf, time, common)
+        if alarm:
+            alarms.append(alarm)
         return WindowResult(
             **common,
             start=sketch.start,
@@ -160,8 +175,47 @@ class Judge:
             quality=quality,
             unknown_columns=dict(unknown_columns or {}),
             estimated=estimated,
+            realized=realized,
+            labeled=labeled,
             alarms=alarms,
         )
+
+    def _performance(
+        self,
+        values: Mapping[str, tuple[Mapping[str, float | None] | None, int]],
+        time: float | None,
+        common: dict[str, Any],
+    ) -> Alarm | None:
+        rule = self.performance_rule
+        profile = self.baseline.profile
+        metric = rule.metric(profile.task)
+        reference = (profile.performance or {}).get(metric)
+        before = dict(self.performance.active)
+        now: dict[str, Any] = {}
+        for source, (metrics, n) in values.items():
+            if metrics is None:
+                continue
+            value = metrics.get(metric)
+            finding = rule.severity(profile.task, reference, value, n)
+            subject = f"{source}:{metric}"
+            self.performance.observe(subject, finding)
+            now[subject] = {"value": value, "reference": reference, "rows": n, "finding": finding}
+        return self._alarm("performance", before, self.performance, time, common, now)
+
+    def realized(
+        self,
+        metrics: Mapping[str, float | None],
+        n: int,
+        *,
+        model: str,
+        version: int,
+        variant: str,
+        index: int,
+        time: float | None = None,
+    ) -> Alarm | None:
+        """Judge one window of joined labels (live): a performance alarm transition, if any."""
+        common: dict[str, Any] = {"model": model, "version": version, "variant": variant, "window": index}
+        return self._performance({"realized": (metrics, n)}, time, common)
 
     def _alarm(
         self,
@@ -170,7 +224,7 @@ class Judge:
         tracker: AlarmTracker,
         time: float | None,
         common: dict[str, Any],
-        now: Mapping[str, ColumnResult | QualityResult],
+        now: Mapping[str, Any],
     ) -> Alarm | None:
         after = dict(tracker.active)
         transition = _transition(before, after)
@@ -179,18 +233,18 @@ class Judge:
         severity: Severity | None = None
         for s in after.values():
             severity = worse(severity, s)
-        rule = self.drift_rule if kind == "drift" else self.quality_rule
+        rules = {"drift": self.drift_rule, "quality": self.quality_rule, "performance": self.performance_rule}
         involved = sorted(set(before) | set(after))
+
+        def plain(value: Any) -> Any:
+            return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
         evidence = {
-            "rule": rule.model_dump(mode="json"),
+            "rule": rules[kind].model_dump(mode="json"),
             "persistence": self.persistence.model_dump(),
             "windows": [{"window": i, "start": s, "end": e} for i, s, e in self._windows],
             "columns": {
-                key: {
-                    "this_window": now[key].model_dump(mode="json") if key in now else None,
-                    "findings": tracker.history(key),
-                }
-                for key in involved
+                key: {"this_window": plain(now.get(key)), "findings": tracker.history(key)} for key in involved
             },
         }
         return Alarm(
@@ -205,11 +259,18 @@ class Judge:
 
     def to_state(self) -> dict[str, Any]:
         """Plain JSON types: the alarm memories and the last windows' spans."""
-        return {"drift": self.drift.to_state(), "quality": self.quality.to_state(), "windows": self._windows}
+        return {
+            "drift": self.drift.to_state(),
+            "quality": self.quality.to_state(),
+            "performance": self.performance.to_state(),
+            "windows": self._windows,
+        }
 
     def restore(self, state: Mapping[str, Any]) -> Judge:
         """Load :meth:`to_state` into this judge (same baseline and rules)."""
         self.drift = AlarmTracker.from_state(state["drift"])
         self.quality = AlarmTracker.from_state(state["quality"])
+        if "performance" in state:
+            self.performance = AlarmTracker.from_state(state["performance"])
         self._windows = [(int(i), s, e) for i, s, e in state["windows"]]
         return self

@@ -76,6 +76,9 @@ class WindowResult(BaseModel):
     model: str
     version: int
     variant: str
+    kind: Literal["traffic", "labels"] = Field(
+        default="traffic", description="a window of predictions, or (live) a window of joined labels"
+    )
     window: int
     start: float | None
     end: float | None
@@ -89,6 +92,7 @@ class WindowResult(BaseModel):
     estimated: dict[str, float | None] | None = None
     realized: dict[str, float | None] | None = None
     labeled: int = 0
+    reconciliation: dict[str, dict[str, Any]] | None = None
     alarms: list[Alarm] = Field(default_factory=list)
 
     @property

@@ -36,6 +36,7 @@ from modelpilot.errors import InvalidInputError
 __all__ = [
     "AlarmTracker",
     "DriftRule",
+    "PerformanceRule",
     "Persistence",
     "QualityRule",
     "Severity",
@@ -125,6 +126,43 @@ class QualityRule(BaseModel):
         if ratio >= warn:
             return "warning"
         return None
+
+
+class PerformanceRule(BaseModel):
+    """When a window's performance (estimated or realized) counts as a finding, against the reference performance.
+
+    Classifiers: the metric (accuracy) falling 0.05 below the reference is a warning, 0.10 critical, and only when
+    the fall is also beyond ``z`` (3) binomial standard errors at the window's rows, so a small window's sampling
+    noise is not a finding. Regressors: the metric (RMSE) rising 10 % above the reference is a warning, 25 % critical.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    classification_metric: str = "accuracy"
+    regression_metric: str = "rmse"
+    drop: tuple[float, float] = (0.05, 0.10)
+    rise: tuple[float, float] = (0.10, 0.25)
+    z: float = Field(default=3.0, gt=0)
+    min_rows: int = Field(default=100, ge=1)
+
+    def severity(self, task: str | None, reference: float | None, value: float | None, n: int) -> Severity | None:
+        """The finding for one window's value of the metric (``None`` when it cannot be judged or is fine)."""
+        if reference is None or value is None or n < self.min_rows:
+            return None
+        if task == "regression":
+            if reference <= 0:
+                return None
+            rise = (value - reference) / reference
+            return "critical" if rise >= self.rise[1] else "warning" if rise >= self.rise[0] else None
+        fall = reference - value
+        bound = self.z * (max(reference * (1 - reference), 1e-12) / n) ** 0.5
+        if fall <= bound:
+            return None
+        return "critical" if fall >= self.drop[1] else "warning" if fall >= self.drop[0] else None
+
+    def metric(self, task: str | None) -> str:
+        """The metric judged for a task."""
+        return self.regression_metric if task == "regression" else self.classification_metric
 
 
 class Persistence(BaseModel):

@@ -34,6 +34,7 @@ from modelpilot.monitoring.columns import (
     category_slots,
     numeric_slots,
 )
+from modelpilot.monitoring.performance.estimated import EstimateAccumulator, PerformanceEstimator
 
 __all__ = ["QUALITY_FIELDS", "Layout", "Sketch"]
 
@@ -45,8 +46,10 @@ reference never saw; rows whose event did not carry the column at all."""
 class Layout:
     """Where each column's slots sit in a sketch's flat count array (shared by every sketch of one profile)."""
 
-    def __init__(self, columns: Sequence[Column]) -> None:
+    def __init__(self, columns: Sequence[Column], *, estimator: PerformanceEstimator | None = None) -> None:
         keys = [c.key for c in columns]
+        self.estimator = estimator
+        self.proba_keys = [f"@proba:{c}" for c in estimator.classes] if estimator is not None else []
         if len(set(keys)) != len(keys):
             raise InvalidInputError("columns of a layout must have distinct keys", hint=f"got {keys}")
         self.columns: tuple[Column, ...] = tuple(columns)
@@ -94,6 +97,8 @@ class Sketch:
         self.total_sq = np.zeros(n_num, dtype=np.float64)
         self.low = np.full(n_num, np.inf)
         self.high = np.full(n_num, -np.inf)
+        est = self.layout.estimator
+        self.estimate: EstimateAccumulator | None = est.accumulator() if est is not None else None
 
     # ----------------------------------------------------------------------------------------------- update
     def update(
@@ -132,7 +137,26 @@ class Sketch:
                 self._numeric(i, col, values)
             else:
                 self._categorical(i, col, values)
+        if self.estimate is not None and rows:
+            self._estimate(columns)
         return self
+
+    def _estimate(self, columns: Mapping[str, npt.NDArray[Any]]) -> None:
+        assert self.estimate is not None
+        keys = self.layout.proba_keys
+        if "@prediction" not in columns or any(k not in columns for k in keys):
+            return
+        proba = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in keys])
+        ok = np.isfinite(proba).all(axis=1)
+        if not ok.all():
+            proba = proba[ok]
+        if proba.shape[0] == 0:
+            return
+        pred = as_text(np.asarray(columns["@prediction"]))[ok]
+        try:
+            self.estimate.update(pred, proba)
+        except InvalidInputError:  # predictions outside the profile's classes: counted as quality, not estimated
+            return
 
     def _numeric(self, i: int, col: NumericColumn, values: npt.NDArray[Any]) -> None:
         x, wrong = as_float(values)
@@ -193,6 +217,8 @@ class Sketch:
         out.total_sq = self.total_sq + other.total_sq
         out.low = np.minimum(self.low, other.low)
         out.high = np.maximum(self.high, other.high)
+        if self.estimate is not None and other.estimate is not None:
+            out.estimate = self.estimate.merge(other.estimate)
         return out
 
     # ----------------------------------------------------------------------------------------------- read
@@ -245,6 +271,7 @@ class Sketch:
             "total_sq": self.total_sq.tolist(),
             "low": finite_or_none(self.low),
             "high": finite_or_none(self.high),
+            "estimate": self.estimate.to_state() if self.estimate is not None else None,
         }
 
     @classmethod
@@ -266,4 +293,6 @@ class Sketch:
         out.total_sq = np.asarray(state["total_sq"], dtype=np.float64)
         out.low = np.array([np.inf if v is None else v for v in state["low"]], dtype=np.float64)
         out.high = np.array([-np.inf if v is None else v for v in state["high"]], dtype=np.float64)
+        if layout.estimator is not None and state.get("estimate") is not None:
+            out.estimate = EstimateAccumulator.from_state(state["estimate"], layout.estimator)
         return out

@@ -124,8 +124,13 @@ def _mark_draining_on_exit(ctx: ServerContext) -> None:
         signal.signal(sig, handler)
 
 
-def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None = None) -> Starlette:
-    """The server for ``settings``; ``bus`` replaces the in-process bus (events off: pass none and disable)."""
+def create_app(
+    settings: Settings, *, bus: Bus | None = None, seed: int | None = None, monitor: bool = False
+) -> Starlette:
+    """The server for ``settings``; ``bus`` replaces the in-process bus (events off: pass none and disable).
+
+    ``monitor`` runs the monitor in this process on the same bus (the embedded shape of ``modelpilot up``).
+    """
     registry = Registry.open(settings)
     store = registry.store
     plans = TrafficPlans(store)
@@ -141,6 +146,12 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
     sink = JsonlSink(settings.events.jsonl_path) if settings.events.jsonl_path and bus is not None else None
     if sink is not None and bus is not None:
         bus.subscribe(sink)
+    watcher_service = None
+    if monitor and bus is not None and settings.events.enabled and settings.monitor.enabled:
+        from modelpilot.monitoring.service import MonitorService
+
+        watcher_service = MonitorService(registry, settings.monitor)
+        bus.subscribe(watcher_service)
     ctx = ServerContext(
         settings=settings,
         registry=registry,
@@ -150,6 +161,8 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
         executor=executor,
         bus=bus if settings.events.enabled else None,
     )
+    if watcher_service is not None:
+        ctx.extras["monitor"] = watcher_service
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -163,6 +176,13 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
         # collection would scan them all again and again (a stall of tens of ms in the p99). Freeze them once.
         gc.collect()
         gc.freeze()
+        if watcher_service is not None:
+            await asyncio.to_thread(watcher_service.start)
+            log.info(
+                "monitor running in this process (windows of %d rows or %g s)",
+                settings.monitor.window.rows,
+                settings.monitor.window.seconds,
+            )
         watcher = asyncio.create_task(_watch(ctx), name="modelpilot-watch")
         try:
             yield
@@ -178,6 +198,8 @@ def create_app(settings: Settings, *, bus: Bus | None = None, seed: int | None =
                 if not flushed:
                     log.warning("shutdown: event bus not flushed within %.1f s", timeout)
                 await asyncio.to_thread(ctx.bus.close, timeout)
+            if watcher_service is not None:
+                await asyncio.to_thread(watcher_service.stop)
             if sink is not None:
                 sink.close()
             executor.shutdown(wait=False, cancel_futures=True)

@@ -29,16 +29,20 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "UTCDateTime",
+    "alarms",
     "alias_history",
     "aliases",
     "audit_head",
     "audit_log",
     "metadata",
     "models",
+    "monitor_state",
+    "profiles",
     "tokens",
     "traffic_history",
     "traffic_plans",
     "versions",
+    "window_results",
 ]
 
 metadata = MetaData(
@@ -197,3 +201,57 @@ tokens = Table(
     Column("revoked_by", String(256), nullable=True),
 )
 """API bearer tokens: only the SHA-256 of each secret is kept; the secret is shown once, at creation."""
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="RESTRICT"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("profile", JSON, nullable=False),
+    Column("built_at", UTCDateTime, nullable=False),
+    Column("built_by", String(256), nullable=False),
+)
+"""The reference profile of each version that has reference data (rebuilt on demand, never edited by hand)."""
+
+window_results = Table(
+    "window_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("variant", String(16), nullable=False),
+    Column("window", BigInteger, nullable=False),
+    Column("start_time", UTCDateTime, nullable=True),
+    Column("end_time", UTCDateTime, nullable=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_window_results_stream", "model", "version", "variant", "id"),
+)
+"""One row per closed monitor window: drift, quality and performance, as the monitor judged them."""
+
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("variant", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("transition", String(16), nullable=False),
+    Column("severity", String(16), nullable=True),
+    Column("window", BigInteger, nullable=False),
+    Column("alarm", JSON, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_alarms_model", "model", "id"),
+)
+"""Every alarm transition (raised, escalated, deescalated, changed, resolved) with its evidence."""
+
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+"""Snapshots of monitor workers' open windows, alarm memories and pending label joins, for restarts."""

@@ -35,18 +35,30 @@ from modelpilot._version import __version__
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 __all__ = [
+    "ALARMS",
+    "ALARM_STATE",
     "BUILD_INFO",
+    "DRIFT_P_VALUE",
+    "DRIFT_SCORE",
     "EVENTS_DROPPED",
     "EVENTS_PUBLISHED",
     "EVENT_QUEUE_DEPTH",
     "FALLBACKS",
     "IN_FLIGHT",
+    "LABELS_JOINED",
     "LABELS_RECEIVED",
+    "LABEL_COVERAGE",
+    "LABEL_DELAY",
     "LATENCY_BUCKETS",
     "MODEL_ERRORS",
     "MODEL_INFO",
+    "MONITOR_EVENTS",
+    "MONITOR_WINDOWS",
+    "PERFORMANCE_ESTIMATED",
+    "PERFORMANCE_REALIZED",
     "PLAN_RELOADS",
     "PLAN_REVISION",
+    "QUALITY_VIOLATIONS",
     "REQUESTS",
     "REQUEST_DURATION",
     "SHADOW_DROPS",
@@ -128,6 +140,75 @@ BUILD_INFO = Gauge(
     multiprocess_mode="max",
 )
 BUILD_INFO.labels(version=__version__, python=platform.python_version()).set(1)
+
+# ------------------------------------------------------------------------------------------------- monitor
+# Columns come from reference profiles (bounded by the signature), statistics and quality fields are fixed sets.
+MONITOR_EVENTS = Counter(
+    "modelpilot_monitor_events_total",
+    "Inference events the monitor took, by outcome (counted, duplicate, unprofiled, failed, malformed).",
+    ["outcome"],
+)
+MONITOR_WINDOWS = Counter(
+    "modelpilot_monitor_windows_total",
+    "Windows the monitor closed and judged.",
+    ["model", "version", "variant"],
+)
+DRIFT_SCORE = Gauge(
+    "modelpilot_drift_score",
+    "A drift statistic of one column in the last closed window (psi, js, hellinger, wasserstein, ks).",
+    ["model", "version", "variant", "column", "statistic"],
+    multiprocess_mode="mostrecent",
+)
+DRIFT_P_VALUE = Gauge(
+    "modelpilot_drift_p_value",
+    "The test p-value of one column in the last closed window (KS for numbers, chi-squared for categories).",
+    ["model", "version", "variant", "column"],
+    multiprocess_mode="mostrecent",
+)
+ALARM_STATE = Gauge(
+    "modelpilot_alarm_state",
+    "Alarm state per kind (drift, quality, performance): 0 clear, 1 warning, 2 critical.",
+    ["model", "version", "variant", "kind"],
+    multiprocess_mode="mostrecent",
+)
+ALARMS = Counter(
+    "modelpilot_alarms_total",
+    "Alarm transitions, by kind and transition (raised, escalated, deescalated, changed, resolved).",
+    ["model", "version", "variant", "kind", "transition"],
+)
+QUALITY_VIOLATIONS = Counter(
+    "modelpilot_quality_violations_total",
+    "Values with a data-quality problem, by column and field (missing, nonfinite, wrong_type, out_of_range, "
+    "unseen, absent).",
+    ["model", "version", "variant", "column", "field"],
+)
+PERFORMANCE_ESTIMATED = Gauge(
+    "modelpilot_performance_estimated",
+    "Estimated performance (no labels needed) in the last closed window, by metric.",
+    ["model", "version", "variant", "metric"],
+    multiprocess_mode="mostrecent",
+)
+PERFORMANCE_REALIZED = Gauge(
+    "modelpilot_performance_realized",
+    "Realized performance (from joined labels) in the last closed label window, by metric.",
+    ["model", "version", "variant", "metric"],
+    multiprocess_mode="mostrecent",
+)
+LABELS_JOINED = Counter(
+    "modelpilot_labels_joined_total",
+    "Label outcomes at the join: joined, late, unknown, duplicate, invalid, missing (prediction expired unlabelled).",
+    ["outcome"],
+)
+LABEL_COVERAGE = Gauge(
+    "modelpilot_label_coverage_ratio",
+    "Share of predictions that received a label before expiring (joined / (joined + missing)).",
+    multiprocess_mode="mostrecent",
+)
+LABEL_DELAY = Histogram(
+    "modelpilot_label_delay_seconds",
+    "Time from a prediction to its label.",
+    buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400),
+)
 
 
 def exposition() -> tuple[bytes, str]:

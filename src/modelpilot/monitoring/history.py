@@ -1,0 +1,114 @@
+"""Monitor results in the store: window results and alarm transitions (written by the monitor, read by
+``modelpilot drift`` / ``performance`` / ``alarms`` and the controller), and snapshots of monitor state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from modelpilot.monitoring.results import Alarm, WindowResult
+from modelpilot.storage import Store
+from modelpilot.storage import tables as t
+
+__all__ = ["MonitorHistory"]
+
+
+def _when(seconds: float | None) -> datetime | None:
+    return None if seconds is None or seconds != seconds else datetime.fromtimestamp(seconds, UTC)
+
+
+class MonitorHistory:
+    """Window results, alarms and state snapshots on a :class:`~modelpilot.storage.Store`.
+
+    Parameters
+    ----------
+    store
+        Where to keep them.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, results: Iterable[WindowResult]) -> int:
+        """Store window results and their alarms in one transaction; return how many windows were stored."""
+        now = datetime.now(UTC)
+        windows: list[dict[str, Any]] = []
+        alarms: list[dict[str, Any]] = []
+        for r in results:
+            windows.append(
+                {
+                    "model": r.model,
+                    "version": r.version,
+                    "variant": r.variant,
+                    "window": r.window,
+                    "start_time": _when(r.start),
+                    "end_time": _when(r.end),
+                    "rows": r.rows,
+                    "result": r.model_dump(mode="json", exclude={"alarms"}),
+                    "recorded_at": now,
+                }
+            )
+            alarms.extend(
+                {
+                    "model": a.model,
+                    "version": a.version,
+                    "variant": a.variant,
+                    "kind": a.kind,
+                    "transition": a.transition,
+                    "severity": a.severity,
+                    "window": a.window,
+                    "alarm": a.model_dump(mode="json"),
+                    "recorded_at": now,
+                }
+                for a in r.alarms
+            )
+        if not windows:
+            return 0
+        with self.store.write() as conn:
+            conn.execute(sa.insert(t.window_results), windows)
+            if alarms:
+                conn.execute(sa.insert(t.alarms), alarms)
+        return len(windows)
+
+    def windows(
+        self, model: str, *, version: int | None = None, variant: str | None = None, last: int = 20
+    ) -> list[WindowResult]:
+        """The last ``last`` windows of a model (optionally one version / variant), oldest first."""
+        w = t.window_results
+        query = sa.select(w.c.result).where(w.c.model == model)
+        if version is not None:
+            query = query.where(w.c.version == version)
+        if variant is not None:
+            query = query.where(w.c.variant == variant)
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(w.c.id.desc()).limit(last)).all()
+        return [WindowResult.model_validate(r.result) for r in reversed(rows)]
+
+    def alarms(self, model: str | None = None, *, version: int | None = None, last: int = 50) -> list[Alarm]:
+        """The last ``last`` alarm transitions (of one model, optionally one version), oldest first."""
+        a = t.alarms
+        query = sa.select(a.c.alarm)
+        if model is not None:
+            query = query.where(a.c.model == model)
+        if version is not None:
+            query = query.where(a.c.version == version)
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(a.c.id.desc()).limit(last)).all()
+        return [Alarm.model_validate(r.alarm) for r in reversed(rows)]
+
+    def save_state(self, name: str, state: Mapping[str, Any]) -> None:
+        """Replace the snapshot called ``name``."""
+        values = {"state": dict(state), "updated_at": datetime.now(UTC)}
+        with self.store.write() as conn:
+            done = conn.execute(sa.update(t.monitor_state).where(t.monitor_state.c.name == name).values(**values))
+            if not done.rowcount:
+                conn.execute(sa.insert(t.monitor_state).values(name=name, **values))
+
+    def load_state(self, name: str) -> dict[str, Any] | None:
+        """The snapshot called ``name``, if any."""
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(t.monitor_state.c.state).where(t.monitor_state.c.name == name)).first()
+        return None if row is None else dict(row.state)

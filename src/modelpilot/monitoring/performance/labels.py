@@ -1,0 +1,510 @@
+"""Joining late-arriving labels to the predictions they judge, by request id, in bounded memory.
+
+A :class:`LabelJoiner` keeps predictions awaiting their label (at most ``max_pending``, oldest dropped first, each for
+at most ``ttl_s`` after it arrived) and labels awaiting their prediction (events can be reordered on a bus; at most
+``max_labels``, each for ``label_ttl_s``). A label is handed to every variant that answered the request (stable or
+canary *and* shadows share the request id), one :class:`Joined` per variant. Nothing is dropped silently: every
+prediction or label that does not end in a join is counted under a reason (see :attr:`LabelJoiner.stats`).
+
+Example:
+    >>> import numpy as np
+    >>> now = [0.0]
+    >>> j = LabelJoiner(clock=lambda: now[0])
+    >>> j.add_prediction("r1", "credit", 3, "stable", 10.0, np.array([1, 0]), None, (0, 1))
+    >>> j.add_prediction("r1", "credit", 4, "shadow", 10.0, np.array([1, 1]), None, (0, 1))
+    >>> [(x.version, x.label.tolist()) for x in j.add_label("r1", [1, 0], time=70.0)]
+    [(3, [1, 0]), (4, [1, 0])]
+    >>> j.add_label("r1", [1, 1], time=80.0), j.duplicate, j.delay.max
+    ([], 1, 60.0)
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from modelpilot.errors import InvalidInputError
+from modelpilot.events.model import InferenceEvent, LabelEvent
+
+__all__ = [
+    "DEFAULT_LABEL_TTL_S",
+    "DEFAULT_TTL_S",
+    "DELAY_BUCKETS_S",
+    "INVALID_REASONS",
+    "Joined",
+    "LabelDelay",
+    "LabelJoiner",
+]
+
+#: Predictions wait 7 days for their label: daily and weekly label pipelines (reviews, chargeback feeds) land inside
+#: it with slack; labels later than that are too stale for an autopilot, which relies on estimated performance then.
+DEFAULT_TTL_S = 7 * 86_400.0
+#: Labels wait one day for their prediction: bus reordering takes seconds, a lagging monitor consumer hours.
+DEFAULT_LABEL_TTL_S = 86_400.0
+#: Upper bounds of the label-delay histogram: quarter-decades from 1 s to 1e7 s (~116 days), then +inf.
+DELAY_BUCKETS_S: tuple[float, ...] = tuple(10 ** (k / 4) for k in range(29))
+#: Why a label could not be used for a prediction (bounded, so each can be a metric label).
+INVALID_REASONS = ("rows", "unknown_class", "not_numeric", "missing", "model")
+T = TypeVar("T")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray | tuple):
+        return list(value) if isinstance(value, tuple) else value.tolist()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Stat(Generic[T]):
+    """A read-only attribute reading ``obj._s[name]`` (counters and sums kept in one dict for state and merge)."""
+
+    def __init__(self, kind: Callable[[float], T], doc: str) -> None:
+        self.kind, self.__doc__ = kind, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Stat[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | _Stat[T]:
+        return self if obj is None else self.kind(obj._s[self.name])  # type: ignore[attr-defined]
+
+    def __set__(self, obj: object, value: T) -> None:
+        raise AttributeError(f"{self.name} is read-only")
+
+
+class LabelDelay:
+    """Mergeable summary of label delays (label time minus prediction time, seconds): ``count``, ``sum``, ``max``
+    and counts per fixed bucket of :data:`DELAY_BUCKETS_S`. Negative delays (clock skew) count in ``negative`` and
+    as 0 everywhere else."""
+
+    _FIELDS = ("count", "sum", "max", "negative")
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._s: dict[str, float] = dict.fromkeys(self._FIELDS, 0.0)
+        self._counts = np.zeros(len(DELAY_BUCKETS_S) + 1, dtype=np.int64)
+
+    def update(self, delays: npt.ArrayLike) -> LabelDelay:
+        """Add delays in seconds."""
+        d = np.asarray(delays, dtype=np.float64).ravel()
+        if not np.isfinite(d).all():
+            raise InvalidInputError("delays: values must be finite seconds", hint="check the event times")
+        self._s["negative"] += int((d < 0).sum())
+        d = np.maximum(d, 0.0)
+        self._s["count"] += len(d)
+        self._s["sum"] += float(d.sum())
+        self._s["max"] = max(self._s["max"], float(d.max(initial=0.0)))
+        self._counts += np.bincount(np.searchsorted(DELAY_BUCKETS_S, d), minlength=len(self._counts))
+        return self
+
+    count = _Stat(int, "Delays summarised.")
+    sum = _Stat(float, "Their sum, seconds.")
+    max = _Stat(float, "The longest, seconds.")
+    negative = _Stat(int, "Negative delays (a label stamped before its prediction).")
+
+    @property
+    def mean(self) -> float | None:
+        """Mean delay (``None`` before any)."""
+        return self._s["sum"] / self._s["count"] if self._s["count"] else None
+
+    @property
+    def buckets(self) -> tuple[tuple[float, int], ...]:
+        """``(upper bound, cumulative count)`` pairs, Prometheus ``le`` style, ending with ``inf``."""
+        return tuple(zip((*DELAY_BUCKETS_S, math.inf), np.cumsum(self._counts).tolist(), strict=True))
+
+    def quantile(self, q: float) -> float | None:
+        """An upper bound of the ``q`` quantile (its bucket's bound, capped at the max): within a factor 1.78."""
+        if not 0.0 <= q <= 1.0:
+            raise InvalidInputError(f"q: {q!r} is not in [0, 1]", hint="e.g. 0.5 for the median")
+        if not self._s["count"]:
+            return None
+        i = int(np.searchsorted(np.cumsum(self._counts), q * self._s["count"]))
+        return min((*DELAY_BUCKETS_S, math.inf)[i], self._s["max"])
+
+    def merge(self, other: LabelDelay) -> LabelDelay:
+        """A new summary holding both."""
+        out = LabelDelay.from_state(self.to_state())
+        out._s = {k: max(v, other._s[k]) if k == "max" else v + other._s[k] for k, v in out._s.items()}
+        out._counts += other._counts
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON state."""
+        return {**self._s, "buckets": self._counts.tolist()}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> LabelDelay:
+        """Rebuild from :meth:`to_state`."""
+        out = cls()
+        out._s = {k: float(state[k]) for k in cls._FIELDS}
+        out._counts = np.asarray(state["buckets"], dtype=np.int64).reshape(len(DELAY_BUCKETS_S) + 1)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """One variant's prediction with its label: ``label`` holds one value per row, in ``prediction``'s order."""
+
+    request_id: str
+    model: str
+    version: int
+    variant: str
+    prediction: npt.NDArray[Any]
+    probabilities: npt.NDArray[np.float64] | None
+    classes: tuple[Any, ...] | None
+    label: npt.NDArray[Any]
+    prediction_time: float
+    label_time: float
+
+    @property
+    def delay_s(self) -> float:
+        """Label time minus prediction time."""
+        return self.label_time - self.prediction_time
+
+
+@dataclass(slots=True)
+class _Pending:
+    model: str
+    version: int
+    variant: str
+    time: float
+    arrived: float
+    prediction: npt.NDArray[Any]
+    probabilities: npt.NDArray[np.float64] | None
+    classes: tuple[Any, ...] | None
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.model, self.version, self.variant)
+
+
+@dataclass(slots=True)
+class _Label:
+    label: Any
+    time: float
+    arrived: float
+    model: str | None
+    late: bool = False
+    matched: bool = False
+    delay_recorded: bool = False
+    joined: set[tuple[str, int, str]] = field(default_factory=set)
+
+
+_PENDING_FIELDS = ("model", "version", "variant", "time", "arrived", "prediction", "probabilities", "classes")
+_LABEL_FIELDS = ("label", "time", "arrived", "model", "late", "matched", "delay_recorded")
+
+
+def _label_rows(label: Any, p: _Pending) -> tuple[npt.NDArray[Any] | None, str | None]:
+    """The label as one value per row for ``p``, or the reason it does not fit."""
+    rows = len(p.prediction)
+    raw = label.tolist() if isinstance(label, np.ndarray) else label
+    values = [_plain(v) for v in raw] if isinstance(raw, list | tuple) else [_plain(raw)] if rows == 1 else None
+    if values is None or len(values) != rows or any(isinstance(v, list | tuple | dict) for v in values):
+        return None, "rows"
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        return None, "missing"
+    if p.classes is not None:
+        index = {c: c for c in p.classes}
+        if not all(v in index for v in values):
+            return None, "unknown_class"
+        return np.asarray([index[v] for v in values]), None
+    if p.prediction.dtype.kind in "OUSb":  # a classifier that gave no class list
+        return np.asarray(values), None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return None, "not_numeric"
+    return np.asarray(values, dtype=np.float64), None
+
+
+class LabelJoiner:
+    """Predictions waiting for labels and labels waiting for predictions, joined by request id.
+
+    Parameters
+    ----------
+    max_pending
+        Predictions held at most; beyond it the oldest request's predictions are dropped (counted ``evicted``).
+    ttl_s
+        How long a prediction waits for its label after it arrived (counted ``expired`` when it passes).
+    max_labels, label_ttl_s
+        The same bounds for labels: unmatched ones wait for a reordered prediction; matched ones stay to join a late
+        shadow and to recognise a duplicate. An unmatched label leaving is counted ``unknown``.
+    clock
+        Seconds since the epoch; expiry runs against it on every call.
+
+    Counters (read-only attributes, and all together in :attr:`stats`):
+
+    - ``joined``: labelled predictions handed out, one per variant;
+    - ``late``: labels that came after their request's predictions were dropped;
+    - ``unknown``: labels that left the buffer without ever meeting a prediction;
+    - ``duplicate``: second and later labels of a request (the first one counts);
+    - ``duplicate_predictions``: a variant's prediction of a request seen again (a redelivery), ignored;
+    - ``missing``: predictions dropped without a label, ``expired`` (waited ``ttl_s``) plus ``evicted`` (to stay
+      within ``max_pending``: raise it if this grows);
+    - ``invalid``: labels that did not fit a prediction, by reason in :data:`INVALID_REASONS`
+      (:attr:`invalid_reasons`);
+    - ``skipped``: failed calls that came without a prediction.
+    """
+
+    _COUNTERS = ("joined", "late", "unknown", "duplicate", "duplicate_predictions", "expired", "evicted", "skipped")
+
+    def __init__(
+        self,
+        *,
+        max_pending: int = 100_000,
+        ttl_s: float = DEFAULT_TTL_S,
+        max_labels: int = 100_000,
+        label_ttl_s: float = DEFAULT_LABEL_TTL_S,
+        clock: Callable[[], float] = _time.time,
+    ) -> None:
+        for name, n in (("max_pending", max_pending), ("max_labels", max_labels)):
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise InvalidInputError(f"{name}: {n!r} is not a positive integer", hint="use the default of 100000")
+        for name, s in (("ttl_s", ttl_s), ("label_ttl_s", label_ttl_s)):
+            if not isinstance(s, int | float) or isinstance(s, bool) or not (0 < s < math.inf):
+                raise InvalidInputError(f"{name}: {s!r} is not a positive number of seconds", hint="e.g. 86400")
+        self.max_pending = max_pending
+        self.ttl_s = float(ttl_s)
+        self.max_labels = max_labels
+        self.label_ttl_s = float(label_ttl_s)
+        self._clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pending: OrderedDict[str, list[_Pending]] = OrderedDict()
+        self._n_pending = 0
+        self._labels: OrderedDict[str, _Label] = OrderedDict()
+        self._gone: OrderedDict[str, None] = OrderedDict()
+        self._s = dict.fromkeys(self._COUNTERS, 0)
+        self._invalid = dict.fromkeys(INVALID_REASONS, 0)
+        self._n_orphans = 0
+        self._delay = LabelDelay()
+
+    joined = _Stat(int, "Labelled predictions handed out, one per variant.")
+    late = _Stat(int, "Labels that came after their request's predictions were dropped.")
+    unknown = _Stat(int, "Labels that left the buffer without ever meeting a prediction.")
+    duplicate = _Stat(int, "Second and later labels of a request (the first one counts).")
+    duplicate_predictions = _Stat(int, "A variant's prediction of a request seen again (a redelivery), ignored.")
+    expired = _Stat(int, "Predictions dropped after waiting ``ttl_s`` without a label.")
+    evicted = _Stat(int, "Predictions dropped to stay within ``max_pending``.")
+    skipped = _Stat(int, "Failed calls that came without a prediction.")
+
+    @property
+    def missing(self) -> int:
+        """Predictions dropped without a label (``expired`` + ``evicted``)."""
+        return self._s["expired"] + self._s["evicted"]
+
+    @property
+    def invalid(self) -> int:
+        """Predictions whose label did not fit (all reasons)."""
+        return sum(self._invalid.values())
+
+    @property
+    def invalid_reasons(self) -> dict[str, int]:
+        """Invalid joins by reason."""
+        return dict(self._invalid)
+
+    @property
+    def pending(self) -> int:
+        """Predictions waiting for a label now."""
+        return self._n_pending
+
+    @property
+    def orphans(self) -> int:
+        """Labels waiting for a prediction now (not counting late ones)."""
+        return self._n_orphans
+
+    @property
+    def delay(self) -> LabelDelay:
+        """Label delays, one per labelled request (at its first join)."""
+        return self._delay
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Every counter and the two gauges ``pending`` and ``orphans``; invalid ones as ``invalid_<reason>``."""
+        out = {**self._s, "missing": self.missing, "invalid": self.invalid}
+        out.update({f"invalid_{k}": v for k, v in self._invalid.items()})
+        return {**out, "pending": self.pending, "orphans": self.orphans}
+
+    def add_prediction(
+        self,
+        request_id: str,
+        model: str,
+        version: int,
+        variant: str,
+        time: float,
+        prediction: Any,
+        probabilities: Any = None,
+        classes: tuple[Any, ...] | None = None,
+    ) -> Joined | None:
+        """Hold one variant's prediction; returns its join at once when the label came first."""
+        now = self._clock()
+        self.expire(now)
+        if prediction is None:
+            self._s["skipped"] += 1
+            return None
+        try:
+            pred = np.atleast_1d(np.asarray(prediction))
+            proba = None if probabilities is None else np.asarray(probabilities, dtype=np.float64)
+            cls = None if classes is None else tuple(_plain(c) for c in classes)
+            p = _Pending(str(model), int(version), str(variant), float(time), now, pred, proba, cls)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"prediction of {request_id!r}: {exc}", hint="pass what the event holds") from exc
+        rec = self._labels.get(request_id)
+        waiting = self._pending.get(request_id, [])
+        if (rec is not None and p.key in rec.joined) or any(q.key == p.key for q in waiting):
+            self._s["duplicate_predictions"] += 1
+            return None
+        if rec is not None:
+            return self._join(request_id, p, rec)
+        self._pending.setdefault(request_id, []).append(p)
+        self._n_pending += 1
+        while self._n_pending > self.max_pending:
+            self._drop_oldest_pending("evicted")
+        return None
+
+    def add_label(self, request_id: str, label: Any, time: float, model: str | None = None) -> list[Joined]:
+        """Join a label to every variant's prediction of the request (one :class:`Joined` each; may be none)."""
+        now = self._clock()
+        self.expire(now)
+        if request_id in self._labels:
+            self._s["duplicate"] += 1
+            return []
+        if not isinstance(time, int | float) or isinstance(time, bool):
+            raise InvalidInputError(f"time: {time!r} is not seconds since the epoch", hint="pass the label's time")
+        rec = _Label(_plain(label), float(time), now, model)
+        self._labels[request_id] = rec
+        while len(self._labels) > self.max_labels:
+            self._drop_oldest_label()
+        if request_id in self._gone:
+            del self._gone[request_id]
+            rec.late = True
+            self._s["late"] += 1
+        self._n_orphans += not rec.late  # until its first join
+        waiting = self._pending.pop(request_id, [])
+        self._n_pending -= len(waiting)
+        return [j for p in waiting if (j := self._join(request_id, p, rec)) is not None]
+
+    def add_event(self, event: InferenceEvent | LabelEvent) -> list[Joined]:
+        """Feed one bus event (an inference or a label); returns the joins it completed."""
+        if isinstance(event, LabelEvent):
+            return self.add_label(event.request_id, event.label, event.time, event.model)
+        j = self.add_prediction(
+            event.request_id,
+            event.model,
+            event.version,
+            event.variant,
+            event.time,
+            event.prediction,
+            event.probabilities,
+            event.classes,
+        )
+        return [] if j is None else [j]
+
+    def _join(self, request_id: str, p: _Pending, rec: _Label) -> Joined | None:
+        self._n_orphans -= not rec.matched and not rec.late
+        rec.joined.add(p.key)
+        rec.matched = True
+        try:
+            values, reason = (None, "model") if rec.model not in (None, p.model) else _label_rows(rec.label, p)
+        except (TypeError, ValueError):  # e.g. an unhashable value where a class was expected
+            values, reason = None, "rows"
+        if values is None:
+            self._invalid[reason or "rows"] += 1
+            return None
+        if not rec.delay_recorded:
+            self._delay.update([rec.time - p.time])
+            rec.delay_recorded = True
+        self._s["joined"] += 1
+        return Joined(
+            request_id,
+            p.model,
+            p.version,
+            p.variant,
+            p.prediction,
+            p.probabilities,
+            p.classes,
+            values,
+            p.time,
+            rec.time,
+        )
+
+    def _drop_oldest_pending(self, counter: str) -> None:
+        request_id, dropped = self._pending.popitem(last=False)
+        self._n_pending -= len(dropped)
+        self._s[counter] += len(dropped)
+        self._gone[request_id] = None
+        while len(self._gone) > self.max_pending:
+            self._gone.popitem(last=False)
+
+    def _drop_oldest_label(self) -> None:
+        _, rec = self._labels.popitem(last=False)
+        if not rec.matched and not rec.late:
+            self._s["unknown"] += 1
+            self._n_orphans -= 1
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop predictions and labels past their TTL at ``now`` (default: the clock); returns how many went."""
+        now = self._clock() if now is None else now
+        before = self._n_pending + len(self._labels)
+        while self._pending and next(iter(self._pending.values()))[0].arrived + self.ttl_s <= now:
+            self._drop_oldest_pending("expired")
+        while self._labels and next(iter(self._labels.values())).arrived + self.label_ttl_s <= now:
+            self._drop_oldest_label()
+        return before - self._n_pending - len(self._labels)
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON state: settings, counters, delay summary, and everything held."""
+        pending = [
+            {"id": rid, **{f: _plain(getattr(p, f)) for f in _PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
+            for rid, ps in self._pending.items()
+            for p in ps
+        ]
+        labels = [
+            {"id": rid, **{f: getattr(r, f) for f in _LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
+            for rid, r in self._labels.items()
+        ]
+        settings = {k: getattr(self, k) for k in ("max_pending", "ttl_s", "max_labels", "label_ttl_s")}
+        return {
+            "settings": settings,
+            "counts": dict(self._s),
+            "invalid": dict(self._invalid),
+            "delay": self._delay.to_state(),
+            "pending": pending,
+            "labels": labels,
+            "gone": list(self._gone),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], *, clock: Callable[[], float] = _time.time) -> LabelJoiner:
+        """Rebuild from :meth:`to_state`; it then behaves as the original would."""
+        try:
+            j = cls(**state["settings"], clock=clock)
+            j._s.update({k: int(state["counts"][k]) for k in cls._COUNTERS})
+            j._invalid.update({k: int(state["invalid"][k]) for k in INVALID_REASONS})
+            j._delay = LabelDelay.from_state(state["delay"])
+            for d in state["pending"]:
+                p = _Pending(**{f: d[f] for f in _PENDING_FIELDS})
+                p.prediction = np.asarray(d["prediction"], dtype=np.dtype(d["dtype"]))
+                p.probabilities = None if d["probabilities"] is None else np.asarray(d["probabilities"], dtype=float)
+                p.classes = None if d["classes"] is None else tuple(d["classes"])
+                j._pending.setdefault(d["id"], []).append(p)
+                j._n_pending += 1
+            for d in state["labels"]:
+                r = _Label(**{f: d[f] for f in _LABEL_FIELDS})
+                r.joined = {(m, int(v), var) for m, v, var in d["joined"]}
+                j._labels[d["id"]] = r
+            j._gone = OrderedDict.fromkeys(state["gone"])
+            j._n_orphans = sum(not r.matched and not r.late for r in j._labels.values())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"state: not a joiner state ({exc})", hint="pass what to_state() gave") from exc
+        return j

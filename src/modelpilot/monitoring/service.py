@@ -1,0 +1,327 @@
+"""The live monitor: subscribes to the event bus, judges windows, joins labels, and records, exports and announces
+what it finds. This is the I/O shell around :class:`~modelpilot.monitoring.engine.Monitor`.
+
+It runs inside ``modelpilot up`` (on the in-process bus) and as ``modelpilot monitor``. Every ``tick_s`` a thread
+closes windows whose time is up; every ``snapshot_s`` (and on stop) the open windows, alarm memories and pending
+label joins are saved to the store, and :meth:`MonitorService.start` restores them, so a restart continues the
+windows it had open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as _time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from modelpilot.config import MonitorSettings
+from modelpilot.events.model import Event, InferenceEvent, LabelEvent
+from modelpilot.monitoring.engine import Monitor, StreamKey
+from modelpilot.monitoring.history import MonitorHistory
+from modelpilot.monitoring.labelwindows import LabelWindow
+from modelpilot.monitoring.performance.labels import LabelJoiner
+from modelpilot.monitoring.profiles import ProfileStore
+from modelpilot.monitoring.results import Alarm, WindowResult
+from modelpilot.monitoring.windows import WindowPolicy
+from modelpilot.registry import Registry
+from modelpilot.telemetry import metrics as m
+
+__all__ = ["MonitorService"]
+
+log = logging.getLogger("modelpilot.monitor")
+_SEVERITY = {None: 0, "warning": 1, "critical": 2}
+_STATISTICS = ("psi", "js", "hellinger", "wasserstein", "ks")
+
+
+class MonitorService:
+    """The monitor with its store, metrics, label joins and clock.
+
+    Parameters
+    ----------
+    registry
+        Where profiles are found and results, alarms and snapshots are kept.
+    settings
+        Window sizes, label TTL, snapshot and tick periods.
+    on_alarm
+        Called with every alarm transition (the controller subscribes here).
+    name
+        The snapshot's name (one per monitor worker).
+    clock
+        Seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: MonitorSettings | None = None,
+        *,
+        on_alarm: Callable[[Alarm], None] | None = None,
+        name: str = "monitor",
+        clock: Callable[[], float] = _time.time,
+    ) -> None:
+        self.settings = settings or MonitorSettings()
+        self.profiles = ProfileStore(registry)
+        self.history = MonitorHistory(registry.store)
+        self.name = name
+        self.clock = clock
+        self.on_alarm = on_alarm
+        win = self.settings.window
+        self.policy = WindowPolicy(rows=win.rows, seconds=win.seconds)
+        policies = {k: WindowPolicy(rows=w.rows, seconds=w.seconds) for k, w in self.settings.models.items()}
+        self.monitor = Monitor(self.profiles.get, policy=self.policy, policies=policies, clock=clock)
+        self.joiner = LabelJoiner(
+            ttl_s=self.settings.label_ttl_s, max_pending=self.settings.max_pending_labels, clock=clock
+        )
+        self.label_windows: dict[StreamKey, LabelWindow] = {}
+        self._label_index: dict[StreamKey, int] = {}
+        self._joined_seen = dict(self.joiner.stats)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.results: list[WindowResult] = []  # the last few, for the dashboard and tests
+        self.alarms: list[Alarm] = []
+
+    # ----------------------------------------------------------------------------------------------- input
+    def __call__(self, batch: Sequence[Event]) -> None:
+        """Bus subscriber: take a batch of events."""
+        self.handle(batch)
+
+    def handle(self, events: Iterable[Event]) -> list[WindowResult]:
+        """Take events; return (and record) the windows they closed."""
+        out: list[WindowResult] = []
+        with self._lock:
+            for ev in events:
+                out.extend(self._one(ev))
+            self._label_metrics()
+        self._emit(out)
+        return out
+
+    def _one(self, ev: Event) -> list[WindowResult]:
+        if isinstance(ev, LabelEvent):
+            m.MONITOR_EVENTS.labels(outcome="label").inc()
+            return self._labels(self.joiner.add_event(ev))
+        before = dict(self.monitor.counters)
+        results = self.monitor.observe(ev)
+        for outcome in ("duplicates", "unprofiled", "failed", "malformed"):
+            if self.monitor.counters[outcome] > before.get(outcome, 0):
+                m.MONITOR_EVENTS.labels(outcome=outcome.rstrip("s")).inc()
+                break
+        else:
+            m.MONITOR_EVENTS.labels(outcome="counted").inc()
+        if isinstance(ev, InferenceEvent) and ev.status == 200 and ev.prediction is not None:
+            results += self._labels(self.joiner.add_event(ev))
+        return results
+
+    def _labels(self, joined: Iterable[Any]) -> list[WindowResult]:
+        out: list[WindowResult] = []
+        for j in joined:
+            key: StreamKey = (j.model, j.version, j.variant)
+            lw = self.label_windows.get(key)
+            if lw is None:
+                profile = self.profiles.get(j.model, j.version)
+                if profile is None:
+                    continue
+                stream = self.monitor.stream(key)
+                estimator = stream.baseline.layout.estimator if stream is not None else None
+                lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=estimator)
+                self.label_windows[key] = lw
+            lw.add(j)
+            m.LABEL_DELAY.observe(max(j.delay_s, 0.0))
+            if lw.n >= self.monitor.policies.get(key[0], self.policy).rows:
+                out.extend(self._close_labels(key))
+        return out
+
+    def _close_labels(self, key: StreamKey) -> list[WindowResult]:
+        lw = self.label_windows.pop(key, None)
+        if lw is None or lw.n == 0:
+            return []
+        stream = self.monitor.stream(key)
+        index = self._label_index.get(key, 0)
+        self._label_index[key] = index + 1
+        realized = lw.realized()
+        alarms: list[Alarm] = []
+        if stream is not None:
+            alarm = stream.judge.realized(
+                realized, lw.n, model=key[0], version=key[1], variant=key[2], index=index, time=lw.end
+            )
+            if alarm is not None:
+                alarms.append(alarm)
+        return [
+            WindowResult(
+                model=key[0],
+                version=key[1],
+                variant=key[2],
+                kind="labels",
+                window=index,
+                start=lw.start,
+                end=lw.end,
+                rows=lw.n,
+                events=0,
+                errors=0,
+                mean_latency_s=None,
+                drift=[],
+                quality=[],
+                estimated=lw.estimated(),
+                realized=realized,
+                labeled=lw.n,
+                reconciliation=lw.reconciliation(),
+                alarms=alarms,
+            )
+        ]
+
+    # ----------------------------------------------------------------------------------------------- clock
+    def tick(self, now: float | None = None) -> list[WindowResult]:
+        """Close windows whose time is up (traffic and label windows); expire label joins."""
+        t = self.clock() if now is None else now
+        with self._lock:
+            out = self.monitor.tick(t)
+            for key, lw in list(self.label_windows.items()):
+                if lw.start is not None and t - lw.start >= self.monitor.policies.get(key[0], self.policy).seconds:
+                    out.extend(self._close_labels(key))
+            self.joiner.expire(t)
+            self._label_metrics()
+        self._emit(out)
+        return out
+
+    def flush(self) -> list[WindowResult]:
+        """Close every open window now (tests and one-shot runs)."""
+        with self._lock:
+            out = self.monitor.flush()
+            for key in list(self.label_windows):
+                out.extend(self._close_labels(key))
+        self._emit(out)
+        return out
+
+    # ----------------------------------------------------------------------------------------------- output
+    def _emit(self, results: list[WindowResult]) -> None:
+        if not results:
+            return
+        try:
+            self.history.record(results)
+        except Exception:  # the store may be down; metrics and alarms still go out
+            log.exception("monitor: could not record %d window results", len(results))
+        for r in results:
+            self._export(r)
+            self.results = [*self.results[-199:], r]
+            for a in r.alarms:
+                self.alarms = [*self.alarms[-199:], a]
+                m.ALARMS.labels(a.model, str(a.version), a.variant, a.kind, a.transition).inc()
+                m.ALARM_STATE.labels(a.model, str(a.version), a.variant, a.kind).set(_SEVERITY[a.severity])
+                log.warning(
+                    "%s alarm %s on %s v%s (%s): %s",
+                    a.kind,
+                    a.transition,
+                    a.model,
+                    a.version,
+                    a.variant,
+                    ", ".join(f"{k}={s}" for k, s in sorted(a.subjects.items())) or "clear",
+                )
+                if self.on_alarm is not None:
+                    try:
+                        self.on_alarm(a)
+                    except Exception:
+                        log.exception("monitor: alarm subscriber failed")
+
+    @staticmethod
+    def _export(r: WindowResult) -> None:
+        labels = (r.model, str(r.version), r.variant)
+        if r.kind == "traffic":
+            m.MONITOR_WINDOWS.labels(*labels).inc()
+            for c in r.drift:
+                for stat in _STATISTICS:
+                    value = getattr(c, stat)
+                    if value is not None:
+                        m.DRIFT_SCORE.labels(*labels, c.key, stat).set(value)
+                m.DRIFT_P_VALUE.labels(*labels, c.key).set(c.p_value)
+            for q in r.quality:
+                for field, count in q.counts.items():
+                    if count:
+                        m.QUALITY_VIOLATIONS.labels(*labels, q.key, field).inc(count)
+            for metric, value in (r.estimated or {}).items():
+                if value is not None:
+                    m.PERFORMANCE_ESTIMATED.labels(*labels, metric).set(value)
+        for metric, value in (r.realized or {}).items():
+            if value is not None:
+                m.PERFORMANCE_REALIZED.labels(*labels, metric).set(value)
+
+    def _label_metrics(self) -> None:
+        stats = self.joiner.stats
+        for outcome in ("joined", "late", "unknown", "duplicate", "invalid", "missing"):
+            new = stats.get(outcome, 0) - self._joined_seen.get(outcome, 0)
+            if new > 0:
+                m.LABELS_JOINED.labels(outcome=outcome).inc(new)
+        self._joined_seen = dict(stats)
+        done = stats.get("joined", 0) + stats.get("missing", 0)
+        if done:
+            m.LABEL_COVERAGE.set(stats.get("joined", 0) / done)
+
+    # ----------------------------------------------------------------------------------------------- state
+    def snapshot(self) -> None:
+        """Save open windows, alarm memories and pending label joins to the store."""
+        with self._lock:
+            state = {
+                "monitor": self.monitor.to_state(),
+                "joiner": self.joiner.to_state(),
+                "labels": [
+                    {"model": k[0], "version": k[1], "variant": k[2], "window": lw.to_state()}
+                    for k, lw in self.label_windows.items()
+                ],
+                "label_index": [[k[0], k[1], k[2], i] for k, i in self._label_index.items()],
+            }
+        self.history.save_state(self.name, state)
+
+    def restore(self) -> bool:
+        """Load the last snapshot, if any; return whether one was loaded."""
+        state = self.history.load_state(self.name)
+        if state is None:
+            return False
+        with self._lock:
+            self.monitor.restore(state["monitor"])
+            self.joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock)
+            self._joined_seen = dict(self.joiner.stats)
+            for item in state.get("labels", []):
+                key: StreamKey = (str(item["model"]), int(item["version"]), str(item["variant"]))
+                profile = self.profiles.get(key[0], key[1])
+                stream = self.monitor.stream(key)
+                if profile is None or stream is None:
+                    continue
+                lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=stream.baseline.layout.estimator)
+                self.label_windows[key] = lw.restore(item["window"])
+            for mdl, ver, var, i in state.get("label_index", []):
+                self._label_index[(str(mdl), int(ver), str(var))] = int(i)
+        return True
+
+    # ----------------------------------------------------------------------------------------------- thread
+    def start(self) -> MonitorService:
+        """Restore the last snapshot and start the clock thread."""
+        try:
+            if self.restore():
+                log.info("monitor: restored open windows from the last snapshot")
+        except Exception:
+            log.exception("monitor: the last snapshot could not be restored; starting empty")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="modelpilot-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        last_snapshot = _time.monotonic()
+        while not self._stop.wait(self.settings.tick_s):
+            try:
+                self.tick()
+                if _time.monotonic() - last_snapshot >= self.settings.snapshot_s:
+                    self.snapshot()
+                    last_snapshot = _time.monotonic()
+            except Exception:  # the clock thread must survive a bad tick or an unreachable store
+                log.exception("monitor: tick failed")
+
+    def stop(self) -> None:
+        """Stop the clock thread and save a final snapshot."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.snapshot()
+        except Exception:
+            log.exception("monitor: final snapshot failed")

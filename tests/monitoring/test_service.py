@@ -1,0 +1,126 @@
+"""The live monitor: bus batches in, windows and alarms recorded in the store and exported as metrics, labels
+joined into realized performance, snapshot and restore across a restart, and inside `modelpilot up`'s app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pacsv
+import pytest
+from starlette.testclient import TestClient
+
+from modelpilot.config import MonitorSettings, load_settings
+from modelpilot.events import InferenceEvent, InProcessBus, LabelEvent
+from modelpilot.loaders import TrustRequest
+from modelpilot.monitoring.history import MonitorHistory
+from modelpilot.monitoring.results import Alarm
+from modelpilot.monitoring.service import MonitorService
+from modelpilot.registry import Registry
+from modelpilot.serving.app import create_app
+from modelpilot.serving.plan import TrafficPlan
+from modelpilot.serving.traffic import TrafficPlans
+from modelpilot.telemetry.metrics import exposition
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
+ROWS = 50  # rows per request
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    reg = Registry.open(load_settings(home=tmp_path / "home", actor="tester"))
+    reg.register(
+        "credit", f"{EXAMPLE / 'model.py'}:CreditModel", format="python", reference=EXAMPLE / "reference.csv",
+        target="default", trust=TrustRequest(trust_code=True, reason="test"),
+    )  # fmt: skip
+    yield reg
+    reg.store.close()
+
+
+def _traffic(reg: Registry) -> tuple[list[InferenceEvent], list[LabelEvent]]:
+    data = pacsv.read_csv(EXAMPLE / "traffic.csv")
+    labels = pacsv.read_csv(EXAMPLE / "labels.csv").column("default").to_numpy()
+    model = reg.load("credit", 1)
+    names = ["income", "debt_ratio", "age", "late_payments", "employment", "region"]
+    events, label_events = [], []
+    for i, start in enumerate(range(0, data.num_rows, ROWS)):
+        chunk = data.slice(start, ROWS)
+        feats = {n: chunk.column(n).to_numpy(zero_copy_only=False) for n in names}
+        rid = f"req-{i}"
+        events.append(
+            InferenceEvent(request_id=rid, time=1_000_000.0 + i, model="credit", version=1, variant="stable",
+                           features=feats, prediction=model.predict(feats), probabilities=model.predict_proba(feats),
+                           classes=(0, 1), latency_s=0.002, status=200)
+        )  # fmt: skip
+        label_events.append(LabelEvent(request_id=rid, label=labels[start : start + ROWS].tolist(), time=2e6 + i))
+    return events, label_events
+
+
+def test_windows_alarms_and_metrics_reach_the_store_and_prometheus(registry: Registry) -> None:
+    events, labels = _traffic(registry)
+    seen: list[Alarm] = []
+    svc = MonitorService(registry, MonitorSettings(), on_alarm=seen.append)
+    results = svc.handle(events)
+    assert [r.window for r in results] == list(range(8)) and all(r.kind == "traffic" for r in results)
+    assert [(a.kind, a.transition, a.window) for a in seen] == [("drift", "raised", 6), ("performance", "raised", 6)]
+    stored = svc.history.windows("credit", last=100)
+    assert [w.window for w in stored] == list(range(8))
+    assert stored[5].drifted and not stored[4].drifted
+    assert [a.transition for a in svc.history.alarms("credit")] == ["raised", "raised"]
+    page = exposition()[0].decode()
+    assert 'modelpilot_drift_score{column="income",model="credit",statistic="psi",variant="stable",version="1"}' in page
+    assert 'modelpilot_alarm_state{kind="drift",model="credit",variant="stable",version="1"} 2.0' in page
+    assert 'modelpilot_performance_estimated{metric="accuracy",model="credit"' in page
+
+    label_results = svc.handle(labels)
+    assert [r.kind for r in label_results] == ["labels"] * 8
+    first = label_results[0]
+    assert first.labeled == 1000 and first.realized is not None and first.reconciliation is not None
+    assert first.reconciliation["accuracy"]["within"] is True
+    last_acc, first_acc = (label_results[-1].realized or {})["accuracy"], first.realized["accuracy"]
+    assert last_acc is not None and first_acc is not None and last_acc < first_acc
+    assert svc.joiner.joined == len(labels)
+    assert 'modelpilot_labels_joined_total{outcome="joined"}' in exposition()[0].decode()
+
+
+def test_a_restart_continues_the_open_windows_from_the_snapshot(registry: Registry) -> None:
+    events, labels = _traffic(registry)
+    straight = MonitorService(registry, MonitorSettings(), name="a")
+    want = straight.handle(events) + straight.handle(labels[:30]) + straight.flush()
+
+    first = MonitorService(registry, MonitorSettings(), name="b")
+    got = first.handle(events[:37]) + first.handle(labels[:10])  # mid-window, labels pending
+    first.snapshot()
+    second = MonitorService(registry, MonitorSettings(), name="b")
+    assert second.restore()
+    got += second.handle(events[37:]) + second.handle(labels[10:30]) + second.flush()
+    assert [r.model_dump() for r in got] == [r.model_dump() for r in want]
+
+
+def test_time_windows_close_on_the_clock(registry: Registry) -> None:
+    events, _ = _traffic(registry)
+    now = [1_000_000.0]
+    svc = MonitorService(registry, MonitorSettings(window={"rows": 1000, "seconds": 30}), clock=lambda: now[0])
+    assert svc.handle(events[:3]) == []
+    now[0] += 29
+    assert svc.tick() == []
+    now[0] += 1
+    (r,) = svc.tick()
+    assert r.rows == 150
+
+
+def test_up_runs_the_monitor_on_the_apps_bus(registry: Registry, tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", actor="tester", monitor={"window": {"rows": 40}})
+    TrafficPlans(registry.store).set(TrafficPlan(model="credit", stable=1), actor="tester", reason="serve")
+    bus = InProcessBus(1000)
+    data = pacsv.read_csv(EXAMPLE / "traffic.csv").slice(0, 120).drop_columns(["request_id"]).to_pylist()
+    with TestClient(create_app(settings, bus=bus, monitor=True)) as client:
+        for i in range(0, 120, 20):
+            r = client.post("/v1/models/credit:predict", json={"instances": data[i : i + 20]})
+            assert r.status_code == 200, r.text
+        assert bus.flush(5.0)
+        svc = client.app.state.mp.extras["monitor"]  # type: ignore[attr-defined]
+        assert [w.rows for w in svc.results] == [40, 40, 40]
+    stored = MonitorHistory(registry.store).windows("credit")
+    assert len(stored) == 3 and np.isclose(sum(w.rows for w in stored), 120)
