@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow.csv as pacsv
 import pytest
 from starlette.testclient import TestClient
 
+from modelpilot.cli.app import main
 from modelpilot.config import MonitorSettings, load_settings
 from modelpilot.events import InferenceEvent, InProcessBus, LabelEvent
 from modelpilot.loaders import TrustRequest
@@ -124,3 +126,32 @@ def test_up_runs_the_monitor_on_the_apps_bus(registry: Registry, tmp_path: Path)
         assert [w.rows for w in svc.results] == [40, 40, 40]
     stored = MonitorHistory(registry.store).windows("credit")
     assert len(stored) == 3 and np.isclose(sum(w.rows for w in stored), 120)
+
+
+def test_drift_performance_and_alarms_commands_read_what_the_monitor_recorded(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events, labels = _traffic(registry)
+    svc = MonitorService(registry, MonitorSettings())
+    svc.handle(events)
+    svc.handle(labels[:40])
+    home = ["--home", str(tmp_path / "home")]
+    capsys.readouterr()
+    assert main([*home, "drift", "credit", "--last", "3", "-o", "json"]) == 0
+    windows = orjson.loads(capsys.readouterr().out)
+    assert [w["window"] for w in windows] == [5, 6, 7] and all(w["kind"] == "traffic" for w in windows)
+    assert main([*home, "performance", "credit", "-o", "json"]) == 0
+    perf = orjson.loads(capsys.readouterr().out)
+    assert [w["kind"] for w in perf].count("labels") == 2  # 40 requests x 50 rows = 2 label windows
+    assert main([*home, "alarms", "credit", "-o", "json"]) == 0
+    assert [(a["kind"], a["transition"]) for a in orjson.loads(capsys.readouterr().out)] == [
+        ("drift", "raised"),
+        ("performance", "raised"),
+    ]
+    assert main([*home, "drift", "credit"]) == 0
+    out = capsys.readouterr().out
+    assert "income" in out and "*" in out
+    assert main([*home, "performance", "credit"]) == 0
+    assert "realized" in capsys.readouterr().out
+    assert main([*home, "drift", "nosuch"]) != 0
+    assert "nosuch" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from modelpilot.cli.alias_cmds import alias_app
 from modelpilot.cli.audit_cmds import audit_app
 from modelpilot.cli.context import AppState, settings
 from modelpilot.cli.demo import demo
-from modelpilot.cli.monitor_cmds import analyze, profile
+from modelpilot.cli.monitor_cmds import alarms, analyze, drift, performance, profile
 from modelpilot.cli.output import err_console
 from modelpilot.cli.registry_cmds import register_commands
 from modelpilot.cli.serve_cmds import serve, up
@@ -88,6 +88,9 @@ app.add_typer(traffic_app, name="traffic")
 app.command("rollback")(rollback)
 app.command("analyze")(analyze)
 app.command("profile")(profile)
+app.command("drift")(drift)
+app.command("performance")(performance)
+app.command("alarms")(alarms)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,12 +15,13 @@ import typer
 from modelpilot.cli.context import registry
 from modelpilot.cli.output import OutputFormat, console, emit, table
 from modelpilot.errors import InvalidInputError
+from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.offline import Analysis, analyze_table
 from modelpilot.monitoring.profiles import ProfileStore
 from modelpilot.monitoring.results import WindowResult
 from modelpilot.registry.reference import read_table
 
-__all__ = ["analyze", "profile"]
+__all__ = ["alarms", "analyze", "drift", "performance", "profile"]
 
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
 
@@ -175,3 +177,90 @@ def profile(
         return table(["column", "role", "kind", "values", "missing", "summary"], rows, title=title)
 
     emit(prof.model_dump(mode="json"), output, render)
+
+
+def _version_of(ctx: typer.Context, name: str, version: str | None) -> int | None:
+    return registry(ctx).resolve(name, version).version if version is not None else None
+
+
+def drift(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Version or alias (default: all).")] = None,
+    last: Annotated[int, typer.Option("--last", "-n", help="How many recent windows.")] = 10,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Drift and data quality of the last windows the monitor judged (from the store)."""
+    registry(ctx).versions(name)  # an unknown model is an error, not an empty table
+    history = MonitorHistory(registry(ctx).store)
+    windows = [
+        w for w in history.windows(name, version=_version_of(ctx, name, version), last=last * 2) if w.kind == "traffic"
+    ][-last:]
+
+    def render() -> Any:
+        rows = []
+        for w in windows:
+            worst = sorted((c for c in w.drift if c.judged), key=lambda c: -c.psi)[:3]
+            top = ", ".join(f"{c.key} {c.psi:.2f}{'*' if c.severity else ''}" for c in worst)
+            quality = ", ".join(f"{q.key}: {q.worst}" for q in w.quality if q.severity and q.worst)
+            rows.append([f"v{w.version}", w.variant, w.window, _time(w.end), w.rows, top, quality])
+        cols = ["version", "variant", "window", "ended", "rows", "highest PSI (* = drift)", "quality"]
+        return table(cols, rows, title=f"{name}: last {len(windows)} windows")
+
+    emit([w.model_dump(mode="json") for w in windows], output, render)
+
+
+def performance(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str | None, typer.Option("--version", "-v", help="Version or alias (default: all).")] = None,
+    last: Annotated[int, typer.Option("--last", "-n", help="How many recent windows.")] = 10,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Estimated performance per traffic window and realized performance per window of joined labels."""
+    registry(ctx).versions(name)
+    history = MonitorHistory(registry(ctx).store)
+    windows = history.windows(name, version=_version_of(ctx, name, version), last=last)
+
+    def render() -> Any:
+        rows = []
+        for w in windows:
+            metrics = w.realized if w.kind == "labels" else w.estimated
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in (metrics or {}).items() if v is not None and k != "log_loss")
+            within = ""
+            if w.reconciliation:
+                ok = [r["within"] for r in w.reconciliation.values() if r["within"] is not None]
+                within = "yes" if ok and all(ok) else "NO" if ok else ""
+            kind = "realized" if w.kind == "labels" else "estimated"
+            rows.append([f"v{w.version}", w.variant, kind, w.window, _time(w.end), w.rows, shown, within])
+        cols = ["version", "variant", "kind", "window", "ended", "rows", "metrics", "estimate within bound"]
+        return table(cols, rows, title=f"{name}: performance")
+
+    emit([w.model_dump(mode="json") for w in windows], output, render)
+
+
+def alarms(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Model name (default: every model).")] = None,
+    last: Annotated[int, typer.Option("--last", "-n", help="How many recent alarm transitions.")] = 20,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Recent alarm transitions (drift, quality, performance) with the columns involved."""
+    items = MonitorHistory(registry(ctx).store).alarms(name, last=last)
+
+    def render() -> Any:
+        rows = [
+            [a.model, f"v{a.version}", a.variant, a.kind, a.transition, a.severity or "clear", a.window, _time(a.time),
+             ", ".join(f"{k} ({s})" for k, s in sorted(a.subjects.items()))]
+            for a in items
+        ]  # fmt: skip
+        cols = ["model", "version", "variant", "kind", "transition", "severity", "window", "time", "subjects"]
+        return table(cols, rows, title="alarms")
+
+    emit([a.model_dump(mode="json") for a in items], output, render)
+
+
+def _time(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
