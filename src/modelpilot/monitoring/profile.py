@@ -114,8 +114,8 @@ def build_profile(
     predictions, probabilities, classes
         The model's outputs on the reference rows (probabilities ``(rows, classes)`` for classifiers).
     bins
-        Equal-mass bins per numeric column (20: fine enough for a KS test to see a shift of a tenth of a standard
-        deviation at a thousand rows, coarse enough that an unchanged feature's PSI stays near 0.02).
+        Equal-mass bins per numeric column (20: fine enough for a KS test to see a shift of a quarter of a
+        standard deviation at a thousand rows, coarse enough that an unchanged feature's PSI stays near 0.02).
     top_k
         Categories kept by name per categorical column; the rest share "other".
     variance
