@@ -110,8 +110,17 @@ def analyze(
         label_values = _labels(table_, labels, id_column, label_column or v.target or "label")
     elif v.target is not None and v.target in table_.column_names:
         label_values = table_.column(v.target).to_numpy(zero_copy_only=False)
-    if prediction_column is not None and prediction_column not in table_.column_names:
-        raise InvalidInputError(f"the data file has no column {prediction_column!r}", hint="check --prediction-column")
+    proba_columns = None
+    if prediction_column is None and v.outputs is not None:  # served elsewhere: its outputs are in the file
+        prediction_column, proba_columns = v.outputs.prediction, v.outputs.probabilities
+    for column in [prediction_column, *(proba_columns or {}).values()]:
+        if column is not None and column not in table_.column_names:
+            raise InvalidInputError(
+                f"the data file has no column {column!r}",
+                hint="check --prediction-column"
+                if v.outputs is None
+                else "give the outputs the version was registered with",
+            )
     loaded = reg.load(name, v.version) if prediction_column is None else None
     analysis = analyze_table(
         prof,
@@ -121,6 +130,7 @@ def analyze(
         window=window,
         loaded=loaded,
         prediction_column=prediction_column,
+        proba_columns=proba_columns,
         labels=label_values,
         times=_times(table_, time_column) if time_column else None,
         source=f"data file {data}",

@@ -15,6 +15,7 @@ from modelpilot.cli.context import registry
 from modelpilot.cli.output import OutputFormat, console, emit, err_console, table
 from modelpilot.errors import GateFailedError, InvalidInputError
 from modelpilot.loaders.base import TrustRequest
+from modelpilot.protocol.signature import Outputs
 from modelpilot.registry import GateReport, VersionInfo, load_policy, parse_lineage, read_metrics
 
 __all__ = ["register_commands"]
@@ -95,17 +96,29 @@ def register(
     trust_pickle: Annotated[bool, typer.Option(help="Allow a pickle/joblib file (needs --reason).")] = False,
     trust_code: Annotated[bool, typer.Option(help="Allow a python model to run its code.")] = False,
     reason: Annotated[str, typer.Option(help="Why the trust decision was made (audited).")] = "",
+    external: Annotated[
+        bool, typer.Option("--external", help="A model served elsewhere, only monitored here (no artifact).")
+    ] = False,
+    prediction_column: Annotated[
+        str | None, typer.Option("--prediction-column", help="--external: the reference column of predictions.")
+    ] = None,
+    proba_column: Annotated[
+        list[str] | None,
+        typer.Option("--proba-column", help="--external: CLASS=COLUMN of a class probability; repeat it."),
+    ] = None,
     output: Annotated[
         OutputFormat | None,
         typer.Option("--output", "-o", help="json or yaml for the full record; default prints the version number."),
     ] = None,
 ) -> None:
     """Register a new version of a model and print its number."""
+    outputs = _outputs(external, prediction_column, proba_column or [])
     reg = registry(ctx)
     info = reg.register(
         name,
         artifact,
-        format=format.value if format else infer_format(artifact),
+        format="external" if external else format.value if format else infer_format(artifact),
+        outputs=outputs,
         reference=reference,
         target=target,
         signature_file=signature,
@@ -136,6 +149,30 @@ def register(
         )
     else:
         emit(info, output, lambda: "")
+
+
+def _outputs(external: bool, prediction: str | None, probas: list[str]) -> Outputs | None:
+    if not external:
+        if prediction is not None or probas:
+            raise InvalidInputError(
+                "--prediction-column and --proba-column describe a model served elsewhere",
+                hint="add --external, or drop them (a served model's outputs come from running it)",
+            )
+        return None
+    if prediction is None:
+        raise InvalidInputError(
+            "--external needs --prediction-column", hint="name the reference column holding the model's predictions"
+        )
+    mapping: dict[str, str] = {}
+    for item in probas:
+        cls, sep, column = item.partition("=")
+        if not sep or not cls or not column:
+            raise InvalidInputError(
+                f"--proba-column {item!r} is not CLASS=COLUMN",
+                hint="e.g. --proba-column yes=p_yes --proba-column no=p_no",
+            )
+        mapping[cls] = column
+    return Outputs(prediction=prediction, probabilities=mapping)
 
 
 def models_cmd(ctx: typer.Context, output: OutputOpt = OutputFormat.table) -> None:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from modelpilot.errors import InvalidInputError
+
 __all__ = ["Event", "InferenceEvent", "LabelEvent", "Variant"]
 
 Variant = Literal["stable", "canary", "shadow", "fallback"]
@@ -37,6 +39,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _array(values: Any) -> npt.NDArray[Any]:
+    """A JSON list as a column: numbers (``None`` → NaN) as float64 or int64, anything else as objects."""
+    if not isinstance(values, list):
+        values = [values]
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.int64)
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.asarray(values, dtype=object)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,46 @@ class InferenceEvent:
             return len(column)
         return 0 if self.prediction is None else len(self.prediction)
 
+    @classmethod
+    def from_dict(cls, data: Any) -> InferenceEvent:
+        """Rebuild an event from :meth:`to_dict` (or JSON from outside); errors name the field."""
+        if not isinstance(data, Mapping):
+            raise InvalidInputError("inference event: expected an object", hint="send the fields of to_dict()")
+        for name in ("request_id", "model", "version"):
+            if data.get(name) in (None, ""):
+                raise InvalidInputError(f"inference event.{name}: missing", hint=f"every event needs {name!r}")
+        feats = data.get("features") or {}
+        if not isinstance(feats, Mapping) or not all(isinstance(v, list) for v in feats.values()):
+            raise InvalidInputError(
+                "inference event.features: expected {name: [values...]}", hint="one list of values per feature"
+            )
+        variant = data.get("variant", "stable")
+        if variant not in ("stable", "canary", "shadow", "fallback"):
+            raise InvalidInputError(f"inference event.variant: {variant!r}", hint="stable, canary, shadow or fallback")
+        try:
+            version = int(data["version"])
+            time = float(data.get("time") or 0.0)
+            latency = float(data.get("latency_s") or 0.0)
+            status = int(data.get("status", 200))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"inference event: {exc}", hint="version and status are integers") from None
+        proba = data.get("probabilities")
+        return cls(
+            request_id=str(data["request_id"]),
+            time=time,
+            model=str(data["model"]),
+            version=version,
+            variant=variant,
+            features={str(k): _array(v) for k, v in feats.items()},
+            prediction=None if data.get("prediction") is None else _array(data["prediction"]),
+            latency_s=latency,
+            status=status,
+            probabilities=None if proba is None else np.asarray(proba, dtype=np.float64),
+            classes=None if data.get("classes") is None else tuple(data["classes"]),
+            error=data.get("error"),
+            protocol=str(data.get("protocol", "v2")),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (lists, numbers, strings, ``None`` for missing values)."""
         return {
@@ -120,6 +173,18 @@ class LabelEvent:
     time: float
     model: str | None = None
     kind: Literal["label"] = field(default="label", init=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LabelEvent:
+        """Rebuild a label from :meth:`to_dict` (or JSON from outside); errors name the field."""
+        if not isinstance(data, Mapping) or not data.get("request_id") or data.get("label") is None:
+            raise InvalidInputError("label event: request_id and label are required", hint="send both")
+        try:
+            time = float(data.get("time") or 0.0)
+        except (TypeError, ValueError):
+            raise InvalidInputError("label event.time: not a number", hint="seconds since the epoch") from None
+        model = data.get("model")
+        return cls(str(data["request_id"]), data["label"], time, None if model is None else str(model))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""

@@ -120,7 +120,7 @@ def get_loader(name: str) -> Loader:
 
 def _ensure_builtin() -> None:
     # Imported here so that `import modelpilot.loaders` stays light; each module registers itself once.
-    from modelpilot.loaders import onnx, pickle, python, skops  # noqa: F401
+    from modelpilot.loaders import external, onnx, pickle, python, skops  # noqa: F401
 
 
 def batch_rows(batch: Batch) -> int:

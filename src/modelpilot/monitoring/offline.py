@@ -33,7 +33,7 @@ from modelpilot.monitoring.drift import Baseline
 from modelpilot.monitoring.engine import event_columns
 from modelpilot.monitoring.judge import Judge
 from modelpilot.monitoring.performance.realized import ClassificationAccumulator, RegressionAccumulator
-from modelpilot.monitoring.profile import ReferenceProfile
+from modelpilot.monitoring.profile import ReferenceProfile, complete_probabilities
 from modelpilot.monitoring.results import WindowResult
 from modelpilot.monitoring.rules import DriftRule, PerformanceRule, Persistence, QualityRule
 
@@ -100,6 +100,7 @@ def analyze_table(
     window: int = 1000,
     loaded: LoadedModel | None = None,
     prediction_column: str | None = None,
+    proba_columns: Mapping[str, str] | None = None,
     labels: npt.NDArray[Any] | None = None,
     times: npt.NDArray[np.float64] | None = None,
     drift_rule: DriftRule | None = None,
@@ -110,7 +111,8 @@ def analyze_table(
 ) -> Analysis:
     """Run the monitor over ``table`` in windows of ``window`` rows.
 
-    Predictions come from ``prediction_column`` when given, else from running ``loaded`` (the registered model),
+    Predictions come from ``prediction_column`` (and class probabilities from ``proba_columns``, class -> column)
+    when given, else from running ``loaded`` (the registered model),
     else the windows have features only. ``labels`` (one per row, ``None``/NaN where unknown) give realized
     performance; ``times`` (seconds since the epoch) give each window its time span.
     """
@@ -136,7 +138,7 @@ def analyze_table(
             n: (_numbers(a) if n in numeric else a)
             for n, a in ((n, chunk.column(n).to_numpy(zero_copy_only=False)) for n in feature_names)
         }
-        pred, proba, classes = _outputs(chunk, feats, loaded, prediction_column, profile)
+        pred, proba, classes = _outputs(chunk, feats, loaded, prediction_column, proba_columns, profile)
         t = times[start : start + chunk.num_rows] if times is not None else None
         ev = InferenceEvent(
             request_id=f"rows:{start}",
@@ -171,10 +173,16 @@ def _outputs(
     feats: Mapping[str, npt.NDArray[Any]],
     loaded: LoadedModel | None,
     prediction_column: str | None,
+    proba_columns: Mapping[str, str] | None,
     profile: ReferenceProfile,
 ) -> tuple[npt.NDArray[Any] | None, npt.NDArray[np.float64] | None, tuple[Any, ...] | None]:
     if prediction_column is not None:
-        return chunk.column(prediction_column).to_numpy(zero_copy_only=False), None, None
+        pred = chunk.column(prediction_column).to_numpy(zero_copy_only=False)
+        if not proba_columns:
+            return pred, None, None
+        classes = tuple(profile.classes or sorted(proba_columns))
+        given = {c: chunk.column(col).to_numpy(zero_copy_only=False) for c, col in proba_columns.items()}
+        return pred, complete_probabilities(given, classes, chunk.num_rows), classes
     if loaded is None:
         return None, None, None
     pred = np.asarray(loaded.predict(feats))

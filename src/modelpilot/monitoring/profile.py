@@ -36,7 +36,14 @@ from modelpilot.monitoring.columns import (
 )
 from modelpilot.monitoring.multivariate import PcaModel
 
-__all__ = ["PROFILE_FORMAT", "ProfileColumn", "ReferenceProfile", "build_profile", "probability_key"]
+__all__ = [
+    "PROFILE_FORMAT",
+    "ProfileColumn",
+    "ReferenceProfile",
+    "build_profile",
+    "complete_probabilities",
+    "probability_key",
+]
 
 PROFILE_FORMAT = 1
 ProfileColumn = Annotated[NumericColumn | CategoricalColumn, Field(discriminator="kind")]
@@ -46,6 +53,31 @@ Task = Literal["classification", "regression"]
 def probability_key(cls: str) -> str:
     """The column name of one class's predicted probability."""
     return f"proba:{cls}"
+
+
+def complete_probabilities(
+    given: Mapping[str, npt.NDArray[Any]], classes: Sequence[str], rows: int
+) -> npt.NDArray[np.float64]:
+    """A ``(rows, classes)`` probability matrix in ``classes`` order from the columns ``given`` by class; one missing
+    class (a binary model that logs only the positive class's probability) is one minus the others.
+
+    >>> complete_probabilities({"1": np.array([0.8, 0.1])}, ["0", "1"], 2).tolist()
+    [[0.19999999999999996, 0.8], [0.9, 0.1]]
+    """
+    missing = [c for c in classes if c not in given]
+    if len(missing) > 1:
+        raise InvalidInputError(
+            f"probabilities given for {sorted(given)}, classes are {list(classes)}",
+            hint="give a probability column for every class (or all but one)",
+        )
+    unknown = [c for c in given if c not in classes]
+    if unknown:
+        raise InvalidInputError(f"probability column for unknown class {unknown[0]!r}", hint=f"classes: {classes}")
+    cols = {c: np.asarray(v, dtype=np.float64) for c, v in given.items()}
+    if missing:
+        total = np.zeros(rows) if not cols else np.sum(list(cols.values()), axis=0)
+        cols[missing[0]] = np.clip(1.0 - total, 0.0, 1.0)
+    return np.column_stack([cols[c] for c in classes]) if classes else np.zeros((rows, 0))
 
 
 class ReferenceProfile(BaseModel):

@@ -9,7 +9,7 @@ demand (``modelpilot profile NAME --rebuild``) and built lazily the first time t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from modelpilot.loaders.base import LoadedModel
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.performance.estimated import Calibrator, reference_metrics
 from modelpilot.monitoring.performance.realized import RegressionAccumulator
-from modelpilot.monitoring.profile import ReferenceProfile, build_profile
+from modelpilot.monitoring.profile import ReferenceProfile, build_profile, complete_probabilities
 from modelpilot.protocol.signature import Signature
 from modelpilot.registry import Registry
 from modelpilot.storage import tables as t
@@ -65,7 +65,7 @@ def profile_from_table(
     model: LoadedModel | None = None,
     target: str | None = None,
     prediction_column: str | None = None,
-    proba_columns: Sequence[str] | None = None,
+    proba_columns: Mapping[str, str] | None = None,
     bins: int = 20,
     top_k: int = 20,
 ) -> ReferenceProfile:
@@ -78,8 +78,12 @@ def profile_from_table(
     if prediction_column is not None:
         predictions = table.column(prediction_column).to_numpy(zero_copy_only=False)
         if proba_columns:
-            proba = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in proba_columns])
-            classes = [c.split(":", 1)[1] if ":" in c else c for c in proba_columns]
+            seen = {str(v) for v in as_text(predictions) if v is not None}
+            if target is not None:
+                seen |= {str(v) for v in as_text(table.column(target).to_numpy(zero_copy_only=False)) if v is not None}
+            classes = sorted(seen | set(proba_columns))
+            given = {c: table.column(col).to_numpy(zero_copy_only=False) for c, col in proba_columns.items()}
+            proba = complete_probabilities(given, classes, table.num_rows)
     elif model is not None:
         predictions, proba = _run_model(model, table, signature.names)
         classes = model.classes if proba is not None else None
@@ -151,8 +155,16 @@ class ProfileStore:
                 hint="register a version with --reference FILE",
             )
         table = self.registry.reference(name, version)
-        model = self.registry.load(name, version)
-        profile = profile_from_table(table, v.signature, model=model, target=v.target)
+        if v.outputs is not None:  # served elsewhere: its outputs on the reference rows are columns of the data
+            profile = profile_from_table(
+                table,
+                v.signature,
+                target=v.target,
+                prediction_column=v.outputs.prediction,
+                proba_columns=v.outputs.probabilities,
+            )
+        else:
+            profile = profile_from_table(table, v.signature, model=self.registry.load(name, version), target=v.target)
         model_id = self._model_id(name)
         values = {
             "profile": profile.model_dump(mode="json"),

@@ -92,7 +92,12 @@ class MonitorService:
         out: list[WindowResult] = []
         with self._lock:
             for ev in events:
-                out.extend(self._one(ev))
+                try:
+                    out.extend(self._one(ev))
+                except Exception:  # one bad event must not cost the batch, nor stop the monitor
+                    self.monitor.counters["rejected"] += 1
+                    m.MONITOR_EVENTS.labels(outcome="rejected").inc()
+                    log.exception("monitor: event %s could not be taken", getattr(ev, "request_id", "?"))
             self._label_metrics()
         self._emit(out)
         return out

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "Feature",
     "FeatureType",
+    "Outputs",
     "Signature",
     "compatibility_problems",
     "infer_signature",
@@ -48,6 +49,20 @@ class Feature(BaseModel):
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+
+
+class Outputs(BaseModel):
+    """Which columns of the reference data (and of outside events) hold the outputs of a model served elsewhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prediction: str = Field(min_length=1)
+    probabilities: dict[str, str] = Field(default_factory=dict, description="class label -> column")
+
+    @property
+    def columns(self) -> list[str]:
+        """Every output column."""
+        return [self.prediction, *self.probabilities.values()]
 
 
 class Signature(BaseModel):

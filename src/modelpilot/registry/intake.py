@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from modelpilot.errors import InvalidInputError
 from modelpilot.loaders import base as loader_base
 from modelpilot.loaders.base import LoadedModel, TrustRequest
-from modelpilot.protocol.signature import Signature, infer_signature, validate_table
+from modelpilot.protocol.signature import Outputs, Signature, infer_signature, validate_table
 from modelpilot.registry.lineage import Lineage
 from modelpilot.registry.reference import read_table
 
@@ -55,6 +55,7 @@ class Candidate:
     lineage: Lineage
     trust: dict[str, Any]
     model: LoadedModel | None
+    outputs: Outputs | None = None
 
 
 def read_signature(path: Path) -> Signature:
@@ -94,9 +95,21 @@ def prepare(
     lineage: Lineage,
     trust: TrustRequest,
     max_categories: int,
+    outputs: Outputs | None = None,
 ) -> Candidate:
     """Check every input; load the model and predict on the first reference rows as a smoke test."""
     loader = loader_base.get_loader(format)
+    external = format == "external"
+    if external and (outputs is None or reference is None):
+        raise InvalidInputError(
+            "an external model needs reference data and the column holding its predictions",
+            hint="add --reference FILE --prediction-column C (and --proba-column CLASS=C for class probabilities)",
+        )
+    if outputs is not None and not external:
+        raise InvalidInputError(
+            "output columns are only for external models; a served model's outputs come from running it",
+            hint="drop --prediction-column/--proba-column, or register with --external",
+        )
     path: Path | None = None
     entrypoint: str | None = None
     if format == "python":
@@ -112,6 +125,11 @@ def prepare(
             entrypoint = f"{path.name}:{attr}"
         else:
             entrypoint = artifact
+    elif external:
+        if artifact is not None:
+            raise InvalidInputError(
+                "an external model has no artifact", hint="drop the ARTIFACT argument when registering with --external"
+            )
     elif loader.needs_artifact:
         if artifact is None:
             raise InvalidInputError(f"format {format!r} needs an artifact file", hint="give the model file as ARTIFACT")
@@ -126,10 +144,22 @@ def prepare(
             f"target column {target!r} is not in {where}",
             hint="give --reference FILE holding that column, or drop --target",
         )
+    if outputs is not None and table is not None:
+        absent = [c for c in outputs.columns if c not in table.column_names]
+        if absent:
+            raise InvalidInputError(
+                f"output column {absent[0]!r} is not in the reference data",
+                hint=f"the reference data has {table.column_names}",
+            )
+        if target is not None and target in outputs.columns:
+            raise InvalidInputError(
+                f"column {target!r} cannot be both the target and an output", hint="name different columns"
+            )
+    inputs = table.drop_columns(outputs.columns) if outputs is not None and table is not None else table
     if signature_file is not None:
         signature = read_signature(signature_file)
-        if table is not None:
-            problems = validate_table(signature, table)
+        if inputs is not None:
+            problems = validate_table(signature, inputs)
             if problems:
                 raise InvalidInputError(
                     f"reference data {reference} does not match the signature: "
@@ -138,14 +168,14 @@ def prepare(
                     hint="fix the data or the signature file so they agree",
                     details={"problems": problems},
                 )
-    elif table is not None:
-        signature = infer_signature(table, target=target, max_categories=max_categories)
+    elif inputs is not None:
+        signature = infer_signature(inputs, target=target, max_categories=max_categories)
     else:
         signature = Signature()
 
     trust_record = loader.trust(path, entrypoint, trust)
     model = loader.load(path, entrypoint=entrypoint, trust=trust_record, signature=signature)
-    if table is not None and signature.features:
+    if table is not None and signature.features and not external:
         smoke = table.slice(0, _SMOKE_ROWS)
         try:
             batch = _columns(smoke, signature.names)
@@ -177,4 +207,5 @@ def prepare(
         lineage=lineage,
         trust=trust_record,
         model=model,
+        outputs=outputs,
     )

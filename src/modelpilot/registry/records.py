@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelpilot.protocol.signature import Signature
+from modelpilot.protocol.signature import Outputs, Signature
 from modelpilot.registry.gates import GateReport
 from modelpilot.registry.lineage import Lineage
 
@@ -46,6 +46,7 @@ class VersionInfo(BaseModel):
     target: str | None
     metrics: dict[str, float]
     lineage: Lineage
+    outputs: Outputs | None = None
     trust: dict[str, Any]
     description: str
     created_at: datetime

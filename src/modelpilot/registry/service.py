@@ -35,7 +35,7 @@ from modelpilot.config import Settings
 from modelpilot.errors import ArtifactError, GateFailedError, InvalidInputError, NotFoundError
 from modelpilot.loaders import base as loader_base
 from modelpilot.loaders.base import LoadedModel, TrustRequest
-from modelpilot.protocol.signature import Signature
+from modelpilot.protocol.signature import Outputs, Signature
 from modelpilot.registry.artifacts import ArtifactStore
 from modelpilot.registry.gates import DEFAULT_POLICY, GatePolicy, GateSubject, evaluate
 from modelpilot.registry.intake import Candidate, check_name, prepare
@@ -107,6 +107,7 @@ class Registry:
             signature=Signature.model_validate(row.signature),
             reference_digest=row.reference_digest,
             reference_rows=row.reference_rows,
+            outputs=Outputs.model_validate(row.outputs) if row.outputs else None,
             target=row.target,
             metrics=dict(row.metrics),
             lineage=Lineage.model_validate(row.lineage),
@@ -211,8 +212,12 @@ class Registry:
         description: str = "",
         trust: TrustRequest | None = None,
         actor: str | None = None,
+        outputs: Outputs | None = None,
     ) -> VersionInfo:
-        """Check every input, store the artifact and reference data, and add the next version atomically."""
+        """Check every input, store the artifact and reference data, and add the next version atomically.
+
+        ``outputs`` names the reference columns holding the model's outputs (``format="external"``: a model served
+        elsewhere and only monitored here)."""
         check_name(name)
         actor = actor or self.actor
         cand = prepare(
@@ -225,6 +230,7 @@ class Registry:
             lineage=lineage or Lineage(),
             trust=trust or TrustRequest(),
             max_categories=self.max_categories,
+            outputs=outputs,
         )
         created: list[str] = []
         try:
@@ -297,6 +303,7 @@ class Registry:
                 "reference_digest": ref[0] if ref else None,
                 "reference_rows": cand.reference.num_rows if cand.reference is not None else None,
                 "target": cand.target,
+                "outputs": cand.outputs.model_dump(mode="json") if cand.outputs else None,
                 "metrics": cand.metrics,
                 "lineage": lineage.model_dump(mode="json"),
                 "trust": cand.trust,

@@ -41,6 +41,7 @@ from modelpilot.events.sinks import JsonlSink
 from modelpilot.registry import Registry
 from modelpilot.serving.admin_routes import admin_routes, refresh_tokens
 from modelpilot.serving.context import ServerContext
+from modelpilot.serving.event_routes import event_routes
 from modelpilot.serving.http import error_response, json_response
 from modelpilot.serving.oip_routes import oip_routes
 from modelpilot.serving.openapi import openapi_document
@@ -208,6 +209,7 @@ def create_app(
     routes = [  # inference routes first: the router tries routes in order, and they carry the traffic
         *oip_routes(),
         *v1_routes(),
+        *event_routes(),
         *admin_routes(),
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),

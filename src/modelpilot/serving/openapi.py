@@ -94,6 +94,15 @@ def openapi_document() -> dict[str, Any]:
                 body={"type": "array", "items": {"type": "object", "required": ["request_id", "label"]}},
             )
         },
+        "/v1/events": {
+            "post": _op(
+                "Inference events from models served elsewhere: KServe logger CloudEvents (binary, structured or "
+                "batch mode; request and response paired by id) or modelpilot's own io.modelpilot.* events",
+                "v1",
+                auth="predict (when inference auth is on)",
+                body={"type": "object", "description": "the CloudEvent data (binary mode) or the CloudEvent(s)"},
+            )
+        },
         "/v1/models/{name}:predict": {
             "post": _op(
                 "Predict on records (KServe v1 style)",

@@ -108,9 +108,13 @@ def parse_feedback(doc: Any, now: float) -> list[LabelEvent]:
         if "label" not in item or item["label"] is None:
             raise InvalidInputError(f"[{i}].label: missing", hint='send the true outcome, e.g. 0 or "approved"')
         value = item["label"]
-        if not isinstance(value, str | int | float | bool):
+        scalar = str | int | float | bool
+        if not isinstance(value, scalar) and not (
+            isinstance(value, list) and value and all(isinstance(v, scalar) for v in value)
+        ):
             raise InvalidInputError(
-                f"[{i}].label: expected a number, string or boolean", hint="send the true outcome as a single value"
+                f"[{i}].label: expected a number, string or boolean (or a list of them, one per row)",
+                hint="send the true outcome; for a request of several rows, a list in the rows' order",
             )
         model = item.get("model")
         if model is not None and not isinstance(model, str):

@@ -103,6 +103,7 @@ versions = Table(
     Column("reference_digest", String(64), nullable=True),
     Column("reference_rows", BigInteger, nullable=True),
     Column("target", String(256), nullable=True),
+    Column("outputs", JSON, nullable=True),
     Column("metrics", JSON, nullable=False),
     Column("lineage", JSON, nullable=False),
     Column("trust", JSON, nullable=False),

@@ -19,6 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("versions") as batch:
+        batch.add_column(sa.Column("outputs", sa.JSON(), nullable=True))
     op.create_table(
         "alarms",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -85,3 +87,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_alarms_model")
 
     op.drop_table("alarms")
+    with op.batch_alter_table("versions") as batch:
+        batch.drop_column("outputs")

@@ -1,0 +1,260 @@
+"""CloudEvents in and out: KServe's inference-logger events from models served elsewhere, and modelpilot's own
+events in CloudEvents form.
+
+KServe's logger sends one CloudEvent for the request (type ``org.kubeflow.serving.inference.request``, data
+``{"instances": ...}`` or Open Inference Protocol ``{"inputs": ...}``) and one for the response (type
+``...inference.response``, data ``{"predictions": ...}`` or ``{"outputs": ...}``), with the same id and the
+service's name in the ``inferenceservicename`` extension; over HTTP in *binary* mode (attributes in ``ce-*`` headers,
+data as the body). :func:`parse_http` reads binary, structured (``application/cloudevents+json``) and batch
+(``application/cloudevents-batch+json``) bodies; :class:`KServePairs` joins each request with its response into one
+:class:`~modelpilot.events.model.InferenceEvent`. modelpilot's own events use the types ``io.modelpilot.inference``
+and ``io.modelpilot.label`` with the event's JSON as data (:func:`to_cloudevent`, :func:`from_cloudevent`).
+
+Example:
+    >>> ce = parse_http({"ce-id": "r1", "ce-type": KSERVE_REQUEST, "ce-specversion": "1.0", "ce-source": "x",
+    ...                  "ce-inferenceservicename": "credit"}, b'{"instances": [{"age": 31}, {"age": 45}]}')
+    >>> pairs = KServePairs(lambda model: ["age"])
+    >>> pairs.add(ce[0]) is None
+    True
+    >>> ev = pairs.add(CloudEvent({"id": "r1", "type": KSERVE_RESPONSE, "inferenceservicename": "credit"},
+    ...                           {"predictions": [0, 1]}))
+    >>> ev.model, ev.features["age"].tolist(), ev.prediction.tolist()
+    ('credit', [31, 45], [0, 1])
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from modelpilot.errors import InvalidInputError
+from modelpilot.events.model import Event, InferenceEvent, LabelEvent
+
+__all__ = [
+    "KSERVE_REQUEST",
+    "KSERVE_RESPONSE",
+    "MODELPILOT_INFERENCE",
+    "MODELPILOT_LABEL",
+    "CloudEvent",
+    "KServePairs",
+    "from_cloudevent",
+    "parse_http",
+    "to_cloudevent",
+]
+
+KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
+KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
+MODELPILOT_INFERENCE = "io.modelpilot.inference"
+MODELPILOT_LABEL = "io.modelpilot.label"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEvent:
+    """Context attributes (``id``, ``type``, ``source``, extensions...) and the decoded JSON data."""
+
+    attributes: Mapping[str, Any]
+    data: Any
+
+    @property
+    def id(self) -> str:
+        return str(self.attributes.get("id", ""))
+
+    @property
+    def type(self) -> str:
+        return str(self.attributes.get("type", ""))
+
+
+def _bad(what: str, hint: str) -> InvalidInputError:
+    return InvalidInputError(what, hint=hint)
+
+
+def _structured(doc: Any, where: str) -> CloudEvent:
+    if not isinstance(doc, dict):
+        raise _bad(f"{where}: expected a CloudEvent object", "send {specversion, id, type, source, data}")
+    for field in ("id", "type"):
+        if not isinstance(doc.get(field), str) or not doc[field]:
+            raise _bad(f"{where}.{field}: missing", f"every CloudEvent needs a string {field!r}")
+    attrs = {k: v for k, v in doc.items() if k not in ("data", "data_base64")}
+    return CloudEvent(attrs, doc.get("data"))
+
+
+def parse_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
+    """The CloudEvents of one HTTP request (binary, structured or batch mode); errors name the field."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ctype = lower.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        doc = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError as exc:
+        raise _bad(f"body: not valid JSON ({exc})", "send JSON data") from None
+    if ctype == "application/cloudevents-batch+json":
+        if not isinstance(doc, list):
+            raise _bad("body: a batch must be a JSON list of CloudEvents", "send [{...}, {...}]")
+        return [_structured(item, f"[{i}]") for i, item in enumerate(doc)]
+    if ctype == "application/cloudevents+json":
+        return [_structured(doc, "body")]
+    attrs = {k[3:]: v for k, v in lower.items() if k.startswith("ce-")}
+    if not attrs.get("id") or not attrs.get("type"):
+        raise _bad(
+            "headers: ce-id and ce-type are required for a binary-mode CloudEvent",
+            "send ce-id, ce-type, ce-source, ce-specversion headers (as KServe's logger does), or a structured event",
+        )
+    return [CloudEvent(attrs, doc)]
+
+
+def _time_of(ce: CloudEvent) -> float:
+    value = ce.attributes.get("time")
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return _time.time()
+
+
+def _column(values: list[Any]) -> npt.NDArray[Any]:
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=np.float64 if any(isinstance(v, float) for v in values) else np.int64)
+    return np.asarray(values, dtype=object)
+
+
+def _request_features(data: Any, names: list[str] | None, where: str) -> dict[str, npt.NDArray[Any]]:
+    if isinstance(data, dict) and isinstance(data.get("instances"), list):
+        rows = data["instances"]
+        if rows and all(isinstance(r, dict) for r in rows):
+            keys = list(dict.fromkeys(k for r in rows for k in r))
+            return {k: _column([r.get(k) for r in rows]) for k in keys}
+        if rows and all(isinstance(r, list) for r in rows):
+            if not names:
+                raise _bad(f"{where}: positional instances need the model's signature", "register the model first")
+            if any(len(r) != len(names) for r in rows):
+                raise _bad(f"{where}: rows must have {len(names)} values ({names})", "send one value per feature")
+            return {n: _column([r[j] for r in rows]) for j, n in enumerate(names)}
+    if isinstance(data, dict) and isinstance(data.get("inputs"), list):
+        out: dict[str, npt.NDArray[Any]] = {}
+        for t in data["inputs"]:
+            if not isinstance(t, dict) or "name" not in t or "data" not in t:
+                raise _bad(f"{where}.inputs: each input needs name and data", "send Open Inference Protocol tensors")
+            values = np.asarray(t["data"]).reshape(-1) if not isinstance(t["data"], list) else t["data"]
+            flat = list(np.asarray(values, dtype=object).reshape(-1))
+            shape = t.get("shape") or [len(flat)]
+            if len(shape) == 2 and shape[1] > 1 and names and shape[1] == len(names):
+                matrix = np.asarray(flat, dtype=object).reshape(shape)
+                out.update({n: _column(list(matrix[:, j])) for j, n in enumerate(names)})
+            else:
+                out[str(t["name"])] = _column(flat)
+        return out
+    raise _bad(f"{where}: expected {{'instances': [...]}} or {{'inputs': [...]}}", "send the model's request payload")
+
+
+def _response_outputs(data: Any, where: str) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64] | None]:
+    if isinstance(data, dict) and isinstance(data.get("predictions"), list):
+        preds = data["predictions"]
+        if preds and all(isinstance(p, list) for p in preds):  # probabilities (predict_proba)
+            proba = np.asarray(preds, dtype=np.float64)
+            return np.argmax(proba, axis=1), proba
+        return _column(preds), None
+    if isinstance(data, dict) and isinstance(data.get("outputs"), list) and data["outputs"]:
+        first = data["outputs"][0]
+        if isinstance(first, dict) and isinstance(first.get("data"), list):
+            return _column(first["data"]), None
+    raise _bad(f"{where}: expected {{'predictions': [...]}} or {{'outputs': [...]}}", "send the model's response")
+
+
+class KServePairs:
+    """Joins KServe request and response events by id into inference events (bounded: oldest halves dropped).
+
+    Parameters
+    ----------
+    feature_names
+        The signature's feature names of a model (for positional ``instances``), or ``None`` when unknown.
+    max_pending
+        Halves waiting for their other half; beyond it the oldest is dropped and counted in ``dropped``.
+    version_of
+        The version an event of a model is attributed to (default 1); an ``modelversion`` extension wins.
+    """
+
+    def __init__(
+        self,
+        feature_names: Callable[[str], list[str] | None],
+        *,
+        max_pending: int = 10_000,
+        version_of: Callable[[str], int] = lambda model: 1,
+    ) -> None:
+        self.feature_names = feature_names
+        self.version_of = version_of
+        self.max_pending = max_pending
+        self._pending: OrderedDict[str, CloudEvent] = OrderedDict()
+        self.dropped = 0
+
+    def add(self, ce: CloudEvent) -> InferenceEvent | None:
+        """Hold one half; return the inference event when both halves are here."""
+        other = self._pending.pop(ce.id, None)
+        if other is None or other.type == ce.type:
+            self._pending[ce.id] = ce
+            if len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+                self.dropped += 1
+            return None
+        request, response = (ce, other) if ce.type == KSERVE_REQUEST else (other, ce)
+        model = str(request.attributes.get("inferenceservicename") or response.attributes.get("inferenceservicename"))
+        if not model or model == "None":
+            raise _bad("inferenceservicename: missing", "send the ce-inferenceservicename extension")
+        features = _request_features(request.data, self.feature_names(model), f"event {ce.id} request")
+        prediction, proba = _response_outputs(response.data, f"event {ce.id} response")
+        rows = len(prediction)
+        if any(len(v) != rows for v in features.values()):
+            raise _bad(f"event {ce.id}: {rows} predictions for requests of other lengths", "pair the right events")
+        declared = str(request.attributes.get("modelversion", ""))
+        version = int(declared) if declared.isdigit() else self.version_of(model)
+        return InferenceEvent(
+            request_id=ce.id,
+            time=_time_of(request),
+            model=model,
+            version=int(version)
+            if isinstance(version, str | int) and str(version).isdigit()
+            else self.version_of(model),
+            variant="stable",
+            features=features,
+            prediction=prediction,
+            probabilities=proba,
+            latency_s=max(_time_of(response) - _time_of(request), 0.0),
+            status=200,
+            protocol="kserve",
+        )
+
+    @property
+    def pending(self) -> int:
+        """Halves waiting for their other half."""
+        return len(self._pending)
+
+
+def to_cloudevent(event: Event, *, source: str = "modelpilot") -> dict[str, Any]:
+    """A structured-mode CloudEvent (JSON) of one of modelpilot's events."""
+    kind = MODELPILOT_INFERENCE if isinstance(event, InferenceEvent) else MODELPILOT_LABEL
+    ident = event.request_id if isinstance(event, LabelEvent) else f"{event.request_id}/{event.variant}"
+    return {
+        "specversion": "1.0",
+        "id": ident,
+        "type": kind,
+        "source": source,
+        "time": datetime.fromtimestamp(event.time).astimezone().isoformat(),
+        "datacontenttype": "application/json",
+        "data": event.to_dict(),
+    }
+
+
+def from_cloudevent(ce: CloudEvent) -> Event:
+    """One of modelpilot's events from its CloudEvent (types ``io.modelpilot.inference`` / ``io.modelpilot.label``)."""
+    if ce.type == MODELPILOT_LABEL:
+        return LabelEvent.from_dict(ce.data)
+    if ce.type == MODELPILOT_INFERENCE:
+        return InferenceEvent.from_dict(ce.data)
+    raise _bad(f"event {ce.id}: type {ce.type!r} is not one of modelpilot's", "use io.modelpilot.inference or label")

@@ -1,0 +1,169 @@
+"""Models served elsewhere: registered with --external, profiled from output columns, analysed from files, and fed
+live through POST /v1/events as KServe CloudEvents."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+from starlette.testclient import TestClient
+
+from modelpilot.cli.app import main
+from modelpilot.config import load_settings
+from modelpilot.events.cloudevents import (
+    KSERVE_REQUEST,
+    KSERVE_RESPONSE,
+    CloudEvent,
+    from_cloudevent,
+    parse_http,
+    to_cloudevent,
+)
+from modelpilot.events.model import InferenceEvent, LabelEvent
+from modelpilot.registry import Registry
+from modelpilot.serving.app import create_app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
+
+
+def _scored(src: Path, dst: Path) -> Path:
+    """The file with the example model's outputs added as columns, as an outside system would log them."""
+    spec = importlib.util.spec_from_file_location("credit_model", EXAMPLE / "model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = pacsv.read_csv(src)
+    batch = {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
+    proba = module.CreditModel().predict_proba(batch)
+    table = table.append_column("score", pa.array((proba[:, 1] > 0.5).astype(np.int64)))
+    table = table.append_column("p_default", pa.array(proba[:, 1]))
+    pacsv.write_csv(table, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("external")
+    ref = _scored(EXAMPLE / "reference.csv", tmp / "ref.csv")
+    _scored(EXAMPLE / "traffic.csv", tmp / "traffic.csv")
+    home = tmp / "home"
+    args = ["--home", str(home), "register", "credit", "--external", "--reference", str(ref), "--target", "default",
+            "--prediction-column", "score", "--proba-column", "1=p_default"]  # fmt: skip
+    assert main(args) == 0
+    return home
+
+
+def run(home: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["--home", str(home), *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_external_version_has_no_artifact_and_a_profile_of_its_outputs(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(home, capsys, "show", "credit", "1", "-o", "json")
+    assert code == 0
+    info = orjson.loads(out)
+    assert info["format"] == "external" and info["artifact_digest"] is None
+    assert info["outputs"] == {"prediction": "score", "probabilities": {"1": "p_default"}}
+    assert [f["name"] for f in info["signature"]["features"]] == [
+        "income", "debt_ratio", "age", "late_payments", "employment", "region"
+    ]  # fmt: skip
+    code, out, _ = run(home, capsys, "profile", "credit", "-o", "json")
+    prof = orjson.loads(out)
+    roles = {c["name"]: c["role"] for c in prof["columns"]}
+    assert roles["prediction"] == "prediction" and roles["proba:1"] == "probability"
+    assert prof["calibration"] is not None and 0.7 < prof["performance"]["accuracy"] < 0.9
+
+
+def test_analyze_reads_the_outputs_from_the_file(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = home.parent / "traffic.csv"
+    code, out, err = run(home, capsys, "analyze", "credit", "--data", str(data), "-o", "json")
+    assert code == 0, err
+    report = orjson.loads(out)
+    assert [(a["window"], a["kind"]) for a in report["alarms"]] == [(6, "drift"), (6, "performance")]
+    assert report["windows"][0]["estimated"]["accuracy"] == pytest.approx(0.78, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--external", "--reference", "REF"], "--external needs --prediction-column"),
+        (["--reference", "REF", "--prediction-column", "score"], "describe a model served elsewhere"),
+        (["--external", "--reference", "REF", "--prediction-column", "nope"], "'nope' is not in the reference"),
+        (["--external", "--reference", "REF", "--prediction-column", "score", "--proba-column", "p"], "CLASS=COLUMN"),
+        (["--external", "--prediction-column", "score"], "needs reference data"),
+    ],
+)
+def test_bad_external_registrations_say_what_to_fix(
+    home: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    ref = str(home.parent / "ref.csv")
+    code, _, err = run(home, capsys, "register", "other", *[ref if a == "REF" else a for a in args])
+    assert code != 0 and message in " ".join(err.split()), err
+
+
+def _kserve(rid: str, rows: list[dict[str, Any]], preds: list[int]) -> list[tuple[dict[str, str], bytes]]:
+    common = {"ce-id": rid, "ce-specversion": "1.0", "ce-source": "http://kserve/", "ce-inferenceservicename": "credit"}
+    json = {"content-type": "application/json"}
+    return [
+        ({**common, **json, "ce-type": KSERVE_REQUEST}, orjson.dumps({"instances": rows})),
+        ({**common, **json, "ce-type": KSERVE_RESPONSE}, orjson.dumps({"predictions": preds})),
+    ]
+
+
+def test_kserve_cloudevents_reach_the_monitor_of_up(home: Path) -> None:
+    settings = load_settings(home=home, actor="tester", monitor={"window": {"rows": 100}})
+    table = pacsv.read_csv(home.parent / "traffic.csv").slice(0, 300)
+    rows = table.drop_columns(["request_id", "score", "p_default"]).to_pylist()
+    preds = table.column("score").to_pylist()
+    with TestClient(create_app(settings, monitor=True)) as client:
+        for i in range(0, 300, 50):
+            for headers, body in _kserve(f"k{i}", rows[i : i + 50], preds[i : i + 50]):
+                r = client.post("/v1/events", content=body, headers=headers)
+                assert r.status_code == 202, r.text
+        assert r.json()["published"] == 1 and r.json()["waiting_for_pair"] == 0
+        positional = [list(row.values()) for row in rows[:2]]
+        req = {"ce-id": "pos", "ce-type": KSERVE_REQUEST, "ce-inferenceservicename": "credit"}
+        assert (
+            client.post("/v1/events", content=orjson.dumps({"instances": positional}), headers=req).status_code == 202
+        )
+        res = {**req, "ce-type": KSERVE_RESPONSE}
+        r = client.post("/v1/events", content=orjson.dumps({"predictions": [0, 1]}), headers=res)
+        assert r.status_code == 202 and r.json()["published"] == 1
+        bad = client.post("/v1/events", content=b"{}", headers={"content-type": "application/json"})
+        assert bad.status_code == 422 and "ce-id and ce-type" in bad.json()["error"]
+        ctx = client.app.state.mp  # type: ignore[attr-defined]
+        assert ctx.bus.flush(5.0)
+        svc = ctx.extras["monitor"]
+        assert [w.rows for w in svc.results] == [100, 100, 100]
+        assert svc.monitor.counters["events"] == 7
+    registry = Registry.open(settings)
+    try:
+        assert len(registry.versions("credit")) == 1
+    finally:
+        registry.store.close()
+
+
+def test_modelpilot_events_round_trip_as_cloudevents() -> None:
+    ev = InferenceEvent(request_id="r", time=1700000000.0, model="m", version=2, variant="canary",
+                        features={"x": np.array([1.5, np.nan]), "c": np.array(["a", None], dtype=object)},
+                        prediction=np.array([0, 1]), probabilities=np.array([[0.7, 0.3], [0.2, 0.8]]),
+                        classes=(0, 1), latency_s=0.01, status=200)  # fmt: skip
+    ce = to_cloudevent(ev)
+    assert ce["type"] == "io.modelpilot.inference" and ce["id"] == "r/canary"
+    batch = orjson.dumps([ce, to_cloudevent(LabelEvent("r", [1, 0], 1700000001.0, "m"))])
+    back = parse_http({"content-type": "application/cloudevents-batch+json"}, batch)
+    again = from_cloudevent(back[0])
+    assert isinstance(again, InferenceEvent) and again.to_dict() == ev.to_dict()
+    label = from_cloudevent(back[1])
+    assert isinstance(label, LabelEvent) and label.label == [1, 0]
+    with pytest.raises(Exception, match="request_id and label"):
+        from_cloudevent(CloudEvent({"id": "x", "type": "io.modelpilot.label"}, {"request_id": "x"}))
