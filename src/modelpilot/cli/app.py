@@ -16,6 +16,7 @@ from modelpilot.cli.audit_cmds import audit_app
 from modelpilot.cli.context import AppState, settings
 from modelpilot.cli.demo import demo
 from modelpilot.cli.monitor_cmds import alarms, analyze, drift, performance, profile
+from modelpilot.cli.monitor_run import monitor
 from modelpilot.cli.output import err_console
 from modelpilot.cli.registry_cmds import register_commands
 from modelpilot.cli.serve_cmds import serve, up
@@ -91,6 +92,7 @@ app.command("profile")(profile)
 app.command("drift")(drift)
 app.command("performance")(performance)
 app.command("alarms")(alarms)
+app.command("monitor")(monitor)
 
 
 def main(argv: list[str] | None = None) -> int:

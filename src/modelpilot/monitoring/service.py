@@ -79,6 +79,7 @@ class MonitorService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.position: dict[str, Any] = {}  # where the event source stands (saved and restored with the windows)
         self.results: list[WindowResult] = []  # the last few, for the dashboard and tests
         self.alarms: list[Alarm] = []
 
@@ -273,6 +274,7 @@ class MonitorService:
                     for k, lw in self.label_windows.items()
                 ],
                 "label_index": [[k[0], k[1], k[2], i] for k, i in self._label_index.items()],
+                "position": dict(self.position),
             }
         self.history.save_state(self.name, state)
 
@@ -293,6 +295,7 @@ class MonitorService:
                     continue
                 lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=stream.baseline.layout.estimator)
                 self.label_windows[key] = lw.restore(item["window"])
+            self.position = dict(state.get("position", {}))
             for mdl, ver, var, i in state.get("label_index", []):
                 self._label_index[(str(mdl), int(ver), str(var))] = int(i)
         return True
