@@ -39,6 +39,7 @@ EXPECTED = {
     ],
     "modelpilot.storage": ["HEAD_REVISION", "Store", "normalise_url", "tables"],
     "modelpilot.events": [
+        "AlarmEvent",
         "Bus",
         "Event",
         "InProcessBus",

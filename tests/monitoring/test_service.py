@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from modelpilot.cli.app import main
 from modelpilot.config import MonitorSettings, load_settings
-from modelpilot.events import InferenceEvent, InProcessBus, LabelEvent
+from modelpilot.events import AlarmEvent, InferenceEvent, InProcessBus, LabelEvent
 from modelpilot.loaders import TrustRequest
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.results import Alarm
@@ -155,3 +155,19 @@ def test_drift_performance_and_alarms_commands_read_what_the_monitor_recorded(
     assert "realized" in capsys.readouterr().out
     assert main([*home, "drift", "nosuch"]) != 0
     assert "nosuch" in capsys.readouterr().err
+
+
+def test_alarms_go_on_the_bus_for_the_controller(registry: Registry, tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path / "home", actor="tester", monitor={"window": {"rows": 200}})
+    TrafficPlans(registry.store).set(TrafficPlan(model="credit", stable=1), actor="tester", reason="serve")
+    bus = InProcessBus(1000)
+    seen: list[object] = []
+    bus.subscribe(seen.extend)
+    drifted = pacsv.read_csv(EXAMPLE / "traffic.csv").slice(6000, 600).drop_columns(["request_id"]).to_pylist()
+    with TestClient(create_app(settings, bus=bus, monitor=True)) as client:
+        for i in range(0, 600, 200):
+            assert client.post("/v1/models/credit:predict", json={"instances": drifted[i : i + 200]}).status_code == 200
+        assert bus.flush(5.0) and bus.flush(5.0)  # the second: alarms published while the first batch was delivered
+    alarms = [e for e in seen if isinstance(e, AlarmEvent)]
+    assert [(a.alarm["kind"], a.alarm["transition"], a.alarm["window"]) for a in alarms][:1] == [("drift", "raised", 1)]
+    assert alarms[0].request_id == "alarm/credit/1/stable/drift/1"

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from modelpilot.events.bus import Bus, InProcessBus, Subscriber
-from modelpilot.events.model import Event, InferenceEvent, LabelEvent, Variant
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, Variant
 from modelpilot.events.sinks import JsonlSink
 
-__all__ = ["Bus", "Event", "InProcessBus", "InferenceEvent", "JsonlSink", "LabelEvent", "Subscriber", "Variant"]
+__all__ = [
+    "AlarmEvent",
+    "Bus",
+    "Event",
+    "InProcessBus",
+    "InferenceEvent",
+    "JsonlSink",
+    "LabelEvent",
+    "Subscriber",
+    "Variant",
+]

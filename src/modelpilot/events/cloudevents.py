@@ -36,11 +36,12 @@ import numpy.typing as npt
 import orjson
 
 from modelpilot.errors import InvalidInputError
-from modelpilot.events.model import Event, InferenceEvent, LabelEvent
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
 
 __all__ = [
     "KSERVE_REQUEST",
     "KSERVE_RESPONSE",
+    "MODELPILOT_ALARM",
     "MODELPILOT_INFERENCE",
     "MODELPILOT_LABEL",
     "CloudEvent",
@@ -54,6 +55,7 @@ KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
 KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
 MODELPILOT_INFERENCE = "io.modelpilot.inference"
 MODELPILOT_LABEL = "io.modelpilot.label"
+MODELPILOT_ALARM = "io.modelpilot.alarm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,8 +240,12 @@ class KServePairs:
 
 def to_cloudevent(event: Event, *, source: str = "modelpilot") -> dict[str, Any]:
     """A structured-mode CloudEvent (JSON) of one of modelpilot's events."""
-    kind = MODELPILOT_INFERENCE if isinstance(event, InferenceEvent) else MODELPILOT_LABEL
-    ident = event.request_id if isinstance(event, LabelEvent) else f"{event.request_id}/{event.variant}"
+    if isinstance(event, InferenceEvent):
+        kind, ident = MODELPILOT_INFERENCE, f"{event.request_id}/{event.variant}"
+    elif isinstance(event, LabelEvent):
+        kind, ident = MODELPILOT_LABEL, event.request_id
+    else:
+        kind, ident = MODELPILOT_ALARM, event.request_id
     return {
         "specversion": "1.0",
         "id": ident,
@@ -257,4 +263,6 @@ def from_cloudevent(ce: CloudEvent) -> Event:
         return LabelEvent.from_dict(ce.data)
     if ce.type == MODELPILOT_INFERENCE:
         return InferenceEvent.from_dict(ce.data)
+    if ce.type == MODELPILOT_ALARM:
+        return AlarmEvent.from_dict(ce.data)
     raise _bad(f"event {ce.id}: type {ce.type!r} is not one of modelpilot's", "use io.modelpilot.inference or label")

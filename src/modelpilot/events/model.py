@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from modelpilot.errors import InvalidInputError
 
-__all__ = ["Event", "InferenceEvent", "LabelEvent", "Variant"]
+__all__ = ["AlarmEvent", "Event", "InferenceEvent", "LabelEvent", "Variant"]
 
 Variant = Literal["stable", "canary", "shadow", "fallback"]
 
@@ -197,4 +197,30 @@ class LabelEvent:
         }
 
 
-Event = InferenceEvent | LabelEvent
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """An alarm transition from the monitor (drift, quality, performance) with its evidence, for the controller."""
+
+    alarm: Mapping[str, Any]
+    time: float
+    kind: Literal["alarm"] = field(default="alarm", init=False)
+
+    @property
+    def request_id(self) -> str:
+        """A stable id for the transition (model, version, variant, alarm kind, window)."""
+        a = self.alarm
+        return f"alarm/{a.get('model')}/{a.get('version')}/{a.get('variant')}/{a.get('kind')}/{a.get('window')}"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> AlarmEvent:
+        """Rebuild from :meth:`to_dict`."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("alarm"), Mapping):
+            raise InvalidInputError("alarm event.alarm: expected an object", hint="send the fields of to_dict()")
+        return cls(dict(data["alarm"]), float(data.get("time") or 0.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {"kind": self.kind, "alarm": dict(self.alarm), "time": self.time}
+
+
+Event = InferenceEvent | LabelEvent | AlarmEvent

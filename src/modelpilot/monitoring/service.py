@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from modelpilot.config import MonitorSettings
-from modelpilot.events.model import Event, InferenceEvent, LabelEvent
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
 from modelpilot.monitoring.engine import Monitor, StreamKey
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.labelwindows import LabelWindow
@@ -104,6 +104,8 @@ class MonitorService:
         return out
 
     def _one(self, ev: Event) -> list[WindowResult]:
+        if isinstance(ev, AlarmEvent):  # the monitor's own output coming back round the bus
+            return []
         if isinstance(ev, LabelEvent):
             m.MONITOR_EVENTS.labels(outcome="label").inc()
             return self._labels(self.joiner.add_event(ev))

@@ -37,6 +37,7 @@ from modelpilot.auth import Tokens
 from modelpilot.config.settings import Settings
 from modelpilot.errors import ModelPilotError
 from modelpilot.events.bus import Bus, InProcessBus
+from modelpilot.events.model import AlarmEvent
 from modelpilot.events.sinks import JsonlSink
 from modelpilot.registry import Registry
 from modelpilot.serving.admin_routes import admin_routes, refresh_tokens
@@ -149,9 +150,13 @@ def create_app(
         bus.subscribe(sink)
     watcher_service = None
     if monitor and bus is not None and settings.events.enabled and settings.monitor.enabled:
+        from modelpilot.monitoring.results import Alarm
         from modelpilot.monitoring.service import MonitorService
 
-        watcher_service = MonitorService(registry, settings.monitor)
+        def announce(alarm: Alarm, bus: Bus = bus) -> None:  # alarms go on the bus, for the controller
+            bus.publish(AlarmEvent(alarm.model_dump(mode="json"), time.time()))
+
+        watcher_service = MonitorService(registry, settings.monitor, on_alarm=announce)
         bus.subscribe(watcher_service)
     ctx = ServerContext(
         settings=settings,
