@@ -35,7 +35,20 @@ def make(fmt: str, tmp: Path) -> tuple[Path | None, str | None, TrustRequest]:
 
 
 def test_builtin_formats() -> None:
-    assert loader_names() == ["onnx", "pickle", "python", "skops"]
+    assert loader_names() == ["external", "onnx", "pickle", "python", "skops"]
+
+
+def test_external_models_have_nothing_to_load_or_run() -> None:
+    loader = get_loader("external")
+    assert not loader.needs_artifact
+    record = loader.trust(None, None, TrustRequest())
+    assert record == {"kind": "external"}
+    with pytest.raises(InvalidInputError, match="has no artifact"):
+        loader.trust(Path("m.onnx"), None, TrustRequest())
+    model = loader.load(None, entrypoint=None, trust=record, signature=SIG)
+    assert isinstance(model, LoadedModel) and not model.is_classifier
+    with pytest.raises(InvalidInputError, match="served elsewhere"):
+        model.predict(BATCH)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "pickle", "python", "skops"])

@@ -26,7 +26,8 @@ import numpy.typing as npt
 
 from modelpilot.errors import InvalidInputError
 from modelpilot.monitoring.columns import NumericColumn
-from modelpilot.monitoring.performance.estimated import Calibrator, PerformanceEstimator
+from modelpilot.monitoring.performance.calibration import Calibrator
+from modelpilot.monitoring.performance.estimated import PerformanceEstimator
 from modelpilot.monitoring.profile import ReferenceProfile
 from modelpilot.monitoring.sketch import Layout, Sketch
 from modelpilot.monitoring.stats import chi2_test, hellinger, js_distance, ks_test, psi, wasserstein

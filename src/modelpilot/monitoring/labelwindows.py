@@ -6,7 +6,7 @@ have passed. The estimate is recomputed on exactly those rows, so :func:`reconci
 
 Example:
     >>> import numpy as np
-    >>> from modelpilot.monitoring.performance.labels import Joined
+    >>> from modelpilot.monitoring.performance.joins import Joined
     >>> lw = LabelWindow(task="classification", classes=["0", "1"], estimator=None)
     >>> j = Joined("r1", "m", 1, "stable", np.array([1, 0]), None, None, np.array([1, 1]), 0.0, 5.0)
     >>> lw.add(j).n, lw.realized()["accuracy"]
@@ -23,7 +23,7 @@ import numpy as np
 from modelpilot.errors import InvalidInputError
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.performance.estimated import EstimateAccumulator, PerformanceEstimator, reconcile
-from modelpilot.monitoring.performance.labels import Joined
+from modelpilot.monitoring.performance.joins import Joined
 from modelpilot.monitoring.performance.realized import ClassificationAccumulator, RegressionAccumulator
 
 __all__ = ["LabelWindow"]

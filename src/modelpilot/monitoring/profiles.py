@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from modelpilot.errors import InvalidInputError, NotFoundError
 from modelpilot.loaders.base import LoadedModel
 from modelpilot.monitoring.columns import as_text
-from modelpilot.monitoring.performance.estimated import Calibrator, reference_metrics
+from modelpilot.monitoring.performance.calibration import Calibrator
+from modelpilot.monitoring.performance.estimated import reference_metrics
 from modelpilot.monitoring.performance.realized import RegressionAccumulator
 from modelpilot.monitoring.profile import ReferenceProfile, build_profile, complete_probabilities
 from modelpilot.protocol.signature import Signature

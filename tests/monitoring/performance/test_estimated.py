@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 from sklearn.isotonic import IsotonicRegression
 
 from modelpilot.errors import InvalidInputError
+from modelpilot.monitoring.performance.calibration import Calibrator, isotonic_fit
 from modelpilot.monitoring.performance.estimated import (
     PROPORTION_METRICS,
-    Calibrator,
     EstimateAccumulator,
     PerformanceEstimator,
-    isotonic_fit,
     reconcile,
     reference_metrics,
 )

@@ -12,11 +12,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from modelpilot.errors import InvalidInputError
-from modelpilot.monitoring.performance.realized import (
-    ClassificationAccumulator,
-    RegressionAccumulator,
-    auc_from_histograms,
-)
+from modelpilot.monitoring.performance.realized import ClassificationAccumulator, RegressionAccumulator
 
 Arr = np.ndarray[Any, Any]
 
@@ -177,12 +173,6 @@ def test_regression_agrees_with_sklearn_across_batches() -> None:
     assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, yp)), rel=1e-9)
     assert m["mean_error"] == pytest.approx(np.mean(yp - y), rel=1e-9)
     assert acc.n == y.size
-
-
-def test_auc_from_histograms_counts_shared_bins_as_ties() -> None:
-    assert auc_from_histograms(np.array([0, 2]), np.array([2, 0])) == 1.0
-    assert auc_from_histograms(np.array([1, 1]), np.array([1, 1])) == 0.5
-    assert auc_from_histograms(np.array([0, 0]), np.array([1, 1])) is None
 
 
 def test_sample_sizes_for_reconciliation() -> None:

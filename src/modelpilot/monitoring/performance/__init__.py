@@ -3,14 +3,16 @@ they do (confidence-based, for classifiers), and the reconciliation of the two."
 
 from __future__ import annotations
 
+from modelpilot.monitoring.performance.calibration import Calibrator
+from modelpilot.monitoring.performance.delay import LabelDelay
 from modelpilot.monitoring.performance.estimated import (
-    Calibrator,
     EstimateAccumulator,
     PerformanceEstimator,
     reconcile,
     reference_metrics,
 )
-from modelpilot.monitoring.performance.labels import Joined, LabelDelay, LabelJoiner
+from modelpilot.monitoring.performance.joins import Joined
+from modelpilot.monitoring.performance.labels import LabelJoiner
 from modelpilot.monitoring.performance.realized import ClassificationAccumulator, RegressionAccumulator
 
 __all__ = [

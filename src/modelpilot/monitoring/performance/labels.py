@@ -24,206 +24,32 @@ import math
 import time as _time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from modelpilot.errors import InvalidInputError
 from modelpilot.events.model import InferenceEvent, LabelEvent
+from modelpilot.monitoring.performance.counters import Stat
+from modelpilot.monitoring.performance.delay import LabelDelay
+from modelpilot.monitoring.performance.joins import (
+    INVALID_REASONS,
+    LABEL_FIELDS,
+    PENDING_FIELDS,
+    Joined,
+    Pending,
+    PendingLabel,
+    jsonable,
+    label_rows,
+)
 
-__all__ = [
-    "DEFAULT_LABEL_TTL_S",
-    "DEFAULT_TTL_S",
-    "DELAY_BUCKETS_S",
-    "INVALID_REASONS",
-    "Joined",
-    "LabelDelay",
-    "LabelJoiner",
-]
+__all__ = ["DEFAULT_LABEL_TTL_S", "DEFAULT_TTL_S", "LabelJoiner"]
 
 #: Predictions wait 7 days for their label: daily and weekly label pipelines (reviews, chargeback feeds) land inside
 #: it with slack; labels later than that are too stale for an autopilot, which relies on estimated performance then.
 DEFAULT_TTL_S = 7 * 86_400.0
 #: Labels wait one day for their prediction: bus reordering takes seconds, a lagging monitor consumer hours.
 DEFAULT_LABEL_TTL_S = 86_400.0
-#: Upper bounds of the label-delay histogram: quarter-decades from 1 s to 1e7 s (~116 days), then +inf.
-DELAY_BUCKETS_S: tuple[float, ...] = tuple(10 ** (k / 4) for k in range(29))
-#: Why a label could not be used for a prediction (bounded, so each can be a metric label).
-INVALID_REASONS = ("rows", "unknown_class", "not_numeric", "missing", "model")
-T = TypeVar("T")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray | tuple):
-        return list(value) if isinstance(value, tuple) else value.tolist()
-    return value.item() if isinstance(value, np.generic) else value
-
-
-class _Stat(Generic[T]):
-    """A read-only attribute reading ``obj._s[name]`` (counters and sums kept in one dict for state and merge)."""
-
-    def __init__(self, kind: Callable[[float], T], doc: str) -> None:
-        self.kind, self.__doc__ = kind, doc
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> _Stat[T]: ...
-    @overload
-    def __get__(self, obj: object, owner: type | None = None) -> T: ...
-    def __get__(self, obj: object | None, owner: type | None = None) -> T | _Stat[T]:
-        return self if obj is None else self.kind(obj._s[self.name])  # type: ignore[attr-defined]
-
-    def __set__(self, obj: object, value: T) -> None:
-        raise AttributeError(f"{self.name} is read-only")
-
-
-class LabelDelay:
-    """Mergeable summary of label delays (label time minus prediction time, seconds): ``count``, ``sum``, ``max``
-    and counts per fixed bucket of :data:`DELAY_BUCKETS_S`. Negative delays (clock skew) count in ``negative`` and
-    as 0 everywhere else."""
-
-    _FIELDS = ("count", "sum", "max", "negative")
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._s: dict[str, float] = dict.fromkeys(self._FIELDS, 0.0)
-        self._counts = np.zeros(len(DELAY_BUCKETS_S) + 1, dtype=np.int64)
-
-    def update(self, delays: npt.ArrayLike) -> LabelDelay:
-        """Add delays in seconds."""
-        d = np.asarray(delays, dtype=np.float64).ravel()
-        if not np.isfinite(d).all():
-            raise InvalidInputError("delays: values must be finite seconds", hint="check the event times")
-        self._s["negative"] += int((d < 0).sum())
-        d = np.maximum(d, 0.0)
-        self._s["count"] += len(d)
-        self._s["sum"] += float(d.sum())
-        self._s["max"] = max(self._s["max"], float(d.max(initial=0.0)))
-        self._counts += np.bincount(np.searchsorted(DELAY_BUCKETS_S, d), minlength=len(self._counts))
-        return self
-
-    count = _Stat(int, "Delays summarised.")
-    sum = _Stat(float, "Their sum, seconds.")
-    max = _Stat(float, "The longest, seconds.")
-    negative = _Stat(int, "Negative delays (a label stamped before its prediction).")
-
-    @property
-    def mean(self) -> float | None:
-        """Mean delay (``None`` before any)."""
-        return self._s["sum"] / self._s["count"] if self._s["count"] else None
-
-    @property
-    def buckets(self) -> tuple[tuple[float, int], ...]:
-        """``(upper bound, cumulative count)`` pairs, Prometheus ``le`` style, ending with ``inf``."""
-        return tuple(zip((*DELAY_BUCKETS_S, math.inf), np.cumsum(self._counts).tolist(), strict=True))
-
-    def quantile(self, q: float) -> float | None:
-        """An upper bound of the ``q`` quantile (its bucket's bound, capped at the max): within a factor 1.78."""
-        if not 0.0 <= q <= 1.0:
-            raise InvalidInputError(f"q: {q!r} is not in [0, 1]", hint="e.g. 0.5 for the median")
-        if not self._s["count"]:
-            return None
-        i = int(np.searchsorted(np.cumsum(self._counts), q * self._s["count"]))
-        return min((*DELAY_BUCKETS_S, math.inf)[i], self._s["max"])
-
-    def merge(self, other: LabelDelay) -> LabelDelay:
-        """A new summary holding both."""
-        out = LabelDelay.from_state(self.to_state())
-        out._s = {k: max(v, other._s[k]) if k == "max" else v + other._s[k] for k, v in out._s.items()}
-        out._counts += other._counts
-        return out
-
-    def to_state(self) -> dict[str, Any]:
-        """Plain JSON state."""
-        return {**self._s, "buckets": self._counts.tolist()}
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> LabelDelay:
-        """Rebuild from :meth:`to_state`."""
-        out = cls()
-        out._s = {k: float(state[k]) for k in cls._FIELDS}
-        out._counts = np.asarray(state["buckets"], dtype=np.int64).reshape(len(DELAY_BUCKETS_S) + 1)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Joined:
-    """One variant's prediction with its label: ``label`` holds one value per row, in ``prediction``'s order."""
-
-    request_id: str
-    model: str
-    version: int
-    variant: str
-    prediction: npt.NDArray[Any]
-    probabilities: npt.NDArray[np.float64] | None
-    classes: tuple[Any, ...] | None
-    label: npt.NDArray[Any]
-    prediction_time: float
-    label_time: float
-
-    @property
-    def delay_s(self) -> float:
-        """Label time minus prediction time."""
-        return self.label_time - self.prediction_time
-
-
-@dataclass(slots=True)
-class _Pending:
-    model: str
-    version: int
-    variant: str
-    time: float
-    arrived: float
-    prediction: npt.NDArray[Any]
-    probabilities: npt.NDArray[np.float64] | None
-    classes: tuple[Any, ...] | None
-
-    @property
-    def key(self) -> tuple[str, int, str]:
-        return (self.model, self.version, self.variant)
-
-
-@dataclass(slots=True)
-class _Label:
-    label: Any
-    time: float
-    arrived: float
-    model: str | None
-    late: bool = False
-    matched: bool = False
-    delay_recorded: bool = False
-    joined: set[tuple[str, int, str]] = field(default_factory=set)
-
-
-_PENDING_FIELDS = ("model", "version", "variant", "time", "arrived", "prediction", "probabilities", "classes")
-_LABEL_FIELDS = ("label", "time", "arrived", "model", "late", "matched", "delay_recorded")
-
-
-def _label_rows(label: Any, p: _Pending) -> tuple[npt.NDArray[Any] | None, str | None]:
-    """The label as one value per row for ``p``, or the reason it does not fit."""
-    rows = len(p.prediction)
-    raw = label.tolist() if isinstance(label, np.ndarray) else label
-    values = [_plain(v) for v in raw] if isinstance(raw, list | tuple) else [_plain(raw)] if rows == 1 else None
-    if values is None or len(values) != rows or any(isinstance(v, list | tuple | dict) for v in values):
-        return None, "rows"
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
-        return None, "missing"
-    if p.classes is not None:
-        index = {c: c for c in p.classes}
-        if not all(v in index for v in values):
-            return None, "unknown_class"
-        return np.asarray([index[v] for v in values]), None
-    if p.prediction.dtype.kind in "OUSb":  # a classifier that gave no class list
-        return np.asarray(values), None
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-        return None, "not_numeric"
-    return np.asarray(values, dtype=np.float64), None
 
 
 class LabelJoiner:
@@ -280,23 +106,23 @@ class LabelJoiner:
         self._reset()
 
     def _reset(self) -> None:
-        self._pending: OrderedDict[str, list[_Pending]] = OrderedDict()
+        self._pending: OrderedDict[str, list[Pending]] = OrderedDict()
         self._n_pending = 0
-        self._labels: OrderedDict[str, _Label] = OrderedDict()
+        self._labels: OrderedDict[str, PendingLabel] = OrderedDict()
         self._gone: OrderedDict[str, None] = OrderedDict()
         self._s = dict.fromkeys(self._COUNTERS, 0)
         self._invalid = dict.fromkeys(INVALID_REASONS, 0)
         self._n_orphans = 0
         self._delay = LabelDelay()
 
-    joined = _Stat(int, "Labelled predictions handed out, one per variant.")
-    late = _Stat(int, "Labels that came after their request's predictions were dropped.")
-    unknown = _Stat(int, "Labels that left the buffer without ever meeting a prediction.")
-    duplicate = _Stat(int, "Second and later labels of a request (the first one counts).")
-    duplicate_predictions = _Stat(int, "A variant's prediction of a request seen again (a redelivery), ignored.")
-    expired = _Stat(int, "Predictions dropped after waiting ``ttl_s`` without a label.")
-    evicted = _Stat(int, "Predictions dropped to stay within ``max_pending``.")
-    skipped = _Stat(int, "Failed calls that came without a prediction.")
+    joined = Stat(int, "Labelled predictions handed out, one per variant.")
+    late = Stat(int, "Labels that came after their request's predictions were dropped.")
+    unknown = Stat(int, "Labels that left the buffer without ever meeting a prediction.")
+    duplicate = Stat(int, "Second and later labels of a request (the first one counts).")
+    duplicate_predictions = Stat(int, "A variant's prediction of a request seen again (a redelivery), ignored.")
+    expired = Stat(int, "Predictions dropped after waiting ``ttl_s`` without a label.")
+    evicted = Stat(int, "Predictions dropped to stay within ``max_pending``.")
+    skipped = Stat(int, "Failed calls that came without a prediction.")
 
     @property
     def missing(self) -> int:
@@ -355,8 +181,8 @@ class LabelJoiner:
         try:
             pred = np.atleast_1d(np.asarray(prediction))
             proba = None if probabilities is None else np.asarray(probabilities, dtype=np.float64)
-            cls = None if classes is None else tuple(_plain(c) for c in classes)
-            p = _Pending(str(model), int(version), str(variant), float(time), now, pred, proba, cls)
+            cls = None if classes is None else tuple(jsonable(c) for c in classes)
+            p = Pending(str(model), int(version), str(variant), float(time), now, pred, proba, cls)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"prediction of {request_id!r}: {exc}", hint="pass what the event holds") from exc
         rec = self._labels.get(request_id)
@@ -381,7 +207,7 @@ class LabelJoiner:
             return []
         if not isinstance(time, int | float) or isinstance(time, bool):
             raise InvalidInputError(f"time: {time!r} is not seconds since the epoch", hint="pass the label's time")
-        rec = _Label(_plain(label), float(time), now, model)
+        rec = PendingLabel(jsonable(label), float(time), now, model)
         self._labels[request_id] = rec
         while len(self._labels) > self.max_labels:
             self._drop_oldest_label()
@@ -410,12 +236,12 @@ class LabelJoiner:
         )
         return [] if j is None else [j]
 
-    def _join(self, request_id: str, p: _Pending, rec: _Label) -> Joined | None:
+    def _join(self, request_id: str, p: Pending, rec: PendingLabel) -> Joined | None:
         self._n_orphans -= not rec.matched and not rec.late
         rec.joined.add(p.key)
         rec.matched = True
         try:
-            values, reason = (None, "model") if rec.model not in (None, p.model) else _label_rows(rec.label, p)
+            values, reason = (None, "model") if rec.model not in (None, p.model) else label_rows(rec.label, p)
         except (TypeError, ValueError):  # e.g. an unhashable value where a class was expected
             values, reason = None, "rows"
         if values is None:
@@ -465,12 +291,12 @@ class LabelJoiner:
     def to_state(self) -> dict[str, Any]:
         """Plain JSON state: settings, counters, delay summary, and everything held."""
         pending = [
-            {"id": rid, **{f: _plain(getattr(p, f)) for f in _PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
+            {"id": rid, **{f: jsonable(getattr(p, f)) for f in PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
             for rid, ps in self._pending.items()
             for p in ps
         ]
         labels = [
-            {"id": rid, **{f: getattr(r, f) for f in _LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
+            {"id": rid, **{f: getattr(r, f) for f in LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
             for rid, r in self._labels.items()
         ]
         settings = {k: getattr(self, k) for k in ("max_pending", "ttl_s", "max_labels", "label_ttl_s")}
@@ -493,14 +319,14 @@ class LabelJoiner:
             j._invalid.update({k: int(state["invalid"][k]) for k in INVALID_REASONS})
             j._delay = LabelDelay.from_state(state["delay"])
             for d in state["pending"]:
-                p = _Pending(**{f: d[f] for f in _PENDING_FIELDS})
+                p = Pending(**{f: d[f] for f in PENDING_FIELDS})
                 p.prediction = np.asarray(d["prediction"], dtype=np.dtype(d["dtype"]))
                 p.probabilities = None if d["probabilities"] is None else np.asarray(d["probabilities"], dtype=float)
                 p.classes = None if d["classes"] is None else tuple(d["classes"])
                 j._pending.setdefault(d["id"], []).append(p)
                 j._n_pending += 1
             for d in state["labels"]:
-                r = _Label(**{f: d[f] for f in _LABEL_FIELDS})
+                r = PendingLabel(**{f: d[f] for f in LABEL_FIELDS})
                 r.joined = {(m, int(v), var) for m, v, var in d["joined"]}
                 j._labels[d["id"]] = r
             j._gone = OrderedDict.fromkeys(state["gone"])

@@ -28,162 +28,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from modelpilot.errors import InvalidInputError
+from modelpilot.monitoring.performance.metric_math import (
+    NeumaierSum,
+    auc_from_histograms,
+    bad,
+    check_proba,
+    class_indices,
+    metrics_from_confusion,
+    plain,
+    row_vector,
+    sample_sizes,
+    sorted_classes,
+)
 
-__all__ = [
-    "LOG_LOSS_EPS",
-    "ClassificationAccumulator",
-    "RegressionAccumulator",
-    "auc_from_histograms",
-    "check_proba",
-    "class_indices",
-    "metrics_from_confusion",
-    "sample_sizes",
-]
+__all__ = ["LOG_LOSS_EPS", "ClassificationAccumulator", "RegressionAccumulator"]
 
 #: Probabilities are clipped to [LOG_LOSS_EPS, 1] before the log, so one confident mistake costs ~34.5, not infinity.
 LOG_LOSS_EPS = 1e-15
-_SUM_TOL = 1e-3  # how far a row of probabilities may sum from 1 (float32 models round)
-
-FloatArray = npt.NDArray[np.float64]
-
-
-def _bad(field: str, problem: str, hint: str) -> InvalidInputError:
-    return InvalidInputError(f"{field}: {problem}", hint=hint)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _sorted_classes(values: Sequence[Any], field: str) -> tuple[Any, ...]:
-    try:
-        return tuple(_plain(v) for v in sorted({_plain(v) for v in values}))
-    except TypeError as exc:
-        raise _bad(field, "classes of mixed types cannot be ordered", "use labels of one type") from exc
-
-
-def class_indices(classes: tuple[Any, ...], values: npt.ArrayLike, field: str) -> npt.NDArray[np.intp]:
-    """Column index of each value in ``classes`` (vectorised); unknown values raise naming ``field``."""
-    arr = np.asarray(values)
-    ref = np.asarray(classes)
-    order = np.argsort(ref, kind="stable")
-    ordered = ref[order]
-    try:
-        pos = np.minimum(np.searchsorted(ordered, arr), len(ordered) - 1)
-        ok = np.asarray(ordered[pos] == arr, dtype=bool)
-    except (TypeError, ValueError) as exc:
-        raise _bad(field, f"values do not compare with the classes {list(classes)}", "send known labels") from exc
-    if ok.shape != arr.shape or not ok.all():
-        unknown = arr[~ok][:3].tolist() if ok.shape == arr.shape else arr[:3].tolist()
-        raise _bad(field, f"values {unknown} are not among the classes {list(classes)}", "pass every class in classes=")
-    return np.asarray(order[pos], dtype=np.intp)
-
-
-def metrics_from_confusion(cm: npt.NDArray[Any], positive: int | None) -> dict[str, float | None]:
-    """Accuracy, precision, recall and F1 from a confusion matrix (rows true, columns predicted; counts or expected
-    counts). With ``positive`` the last three are for that class; without, they are macro averages over the classes
-    where each is defined (sklearn's ``zero_division=nan``). Undefined values are ``None``."""
-    cm = np.asarray(cm, dtype=np.float64)
-    n = float(cm.sum())
-    if n <= 0:
-        return {"accuracy": None, "precision": None, "recall": None, "f1": None}
-    tp = np.diag(cm)
-    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
-    idx = [positive] if positive is not None else list(range(len(tp)))
-
-    def avg(num: FloatArray, den: FloatArray) -> float | None:
-        num, den = num[idx], den[idx]
-        keep = den > 0
-        return float(np.mean(num[keep] / den[keep])) if keep.any() else None
-
-    return {
-        "accuracy": float(tp.sum() / n),
-        "precision": avg(tp, predicted),
-        "recall": avg(tp, actual),
-        "f1": avg(2 * tp, predicted + actual),
-    }
-
-
-def auc_from_histograms(pos: npt.NDArray[Any], neg: npt.NDArray[Any], self_pairs: float = 0.0) -> float | None:
-    """ROC AUC from score histograms of positives and negatives (same fixed bins; counts or weights).
-
-    Pairs in one bin count as ties (half). ``self_pairs`` removes a row's pairing with itself when one row carries
-    both positive and negative weight (the estimated case). ``None`` when there are no positive/negative pairs.
-    """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
-    below = np.cumsum(neg) - neg
-    den = float(pos.sum() * neg.sum()) - self_pairs
-    if den <= 0:
-        return None
-    return float((pos @ (below + 0.5 * neg) - 0.5 * self_pairs) / den)
-
-
-def check_proba(proba: Any, rows: int | None, k: int) -> FloatArray:
-    """``proba`` as float64 ``(rows, k)`` probabilities whose rows sum to 1 (within 1e-3), or an error naming it.
-    ``rows=None`` accepts any number of rows."""
-    try:
-        p = np.asarray(proba, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise _bad("proba", "is not a numeric (rows, classes) array", "send class probabilities as numbers") from exc
-    if p.ndim != 2 or p.shape[1] != k or (rows is not None and p.shape[0] != rows):
-        want = f"({'rows' if rows is None else rows}, {k})"
-        raise _bad("proba", f"shape {p.shape} is not (rows, classes) = {want}", "send one column per class")
-    if not np.isfinite(p).all() or p.min(initial=0.0) < 0.0 or p.max(initial=0.0) > 1.0:
-        raise _bad("proba", "values must be finite probabilities in [0, 1]", "send probabilities, not scores")
-    if len(p) and np.abs(p.sum(axis=1) - 1.0).max() > _SUM_TOL:
-        raise _bad("proba", "rows must sum to 1", "normalise each row (softmax for logits)")
-    return p
-
-
-def sample_sizes(cm: npt.NDArray[Any], positive: int | None) -> dict[str, float]:
-    """Rows behind each confusion metric, for sampling error: all rows for accuracy; predicted (precision), actual
-    (recall) or their mean (F1) rows of the positive class, or over classes ``K**2 / sum(1 / n_c)`` (the size at
-    which a macro average of K proportions has the variance of one proportion)."""
-    cm = np.asarray(cm, dtype=np.float64)
-    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
-    idx = [positive] if positive is not None else list(range(len(cm)))
-
-    def eff(n_c: FloatArray) -> float:
-        n_c = n_c[idx]
-        n_c = n_c[n_c > 0]
-        return float(len(n_c) ** 2 / np.sum(1.0 / n_c)) if len(n_c) else 0.0
-
-    return {
-        "accuracy": float(cm.sum()),
-        "precision": eff(predicted),
-        "recall": eff(actual),
-        "f1": eff((predicted + actual) / 2),
-    }
-
-
-def _vector(values: Any, field: str) -> npt.NDArray[Any]:
-    try:
-        arr = np.asarray(values)
-    except ValueError as exc:  # ragged nested lists
-        raise _bad(field, "is not one value per row", "flatten it to one value per row") from exc
-    if arr.ndim != 1:
-        raise _bad(field, f"expected one value per row (1-D), got shape {arr.shape}", "flatten it to one per row")
-    return arr
-
-
-class _Sum:
-    """A float64 sum with Neumaier compensation across batches (batches themselves use numpy's pairwise sum)."""
-
-    __slots__ = ("c", "s")
-
-    def __init__(self, s: float = 0.0, c: float = 0.0) -> None:
-        self.s, self.c = s, c
-
-    def add(self, x: float) -> None:
-        t = self.s + x
-        self.c += (self.s - t) + x if abs(self.s) >= abs(x) else (x - t) + self.s
-        self.s = t
-
-    @property
-    def value(self) -> float:
-        return self.s + self.c
 
 
 class ClassificationAccumulator:
@@ -206,17 +67,17 @@ class ClassificationAccumulator:
 
     def __init__(self, classes: Sequence[Any] | None = None, *, positive: Any = None, bins: int = 1000) -> None:
         if not isinstance(bins, int) or isinstance(bins, bool) or not 10 <= bins <= 100_000:
-            raise _bad("bins", f"{bins!r} is not an integer in [10, 100000]", "use the default of 1000")
+            raise bad("bins", f"{bins!r} is not an integer in [10, 100000]", "use the default of 1000")
         if classes is not None:
-            cls = tuple(_plain(c) for c in classes)
+            cls = tuple(plain(c) for c in classes)
             if len(cls) < 1 or len(set(cls)) != len(cls):
-                raise _bad("classes", f"{list(cls)} must be distinct and not empty", "pass each class once")
-            if positive is not None and _plain(positive) not in cls:
-                raise _bad("positive", f"{positive!r} is not among the classes {list(cls)}", "pick one of them")
-            _sorted_classes(cls, "classes")
+                raise bad("classes", f"{list(cls)} must be distinct and not empty", "pass each class once")
+            if positive is not None and plain(positive) not in cls:
+                raise bad("positive", f"{positive!r} is not among the classes {list(cls)}", "pick one of them")
+            sorted_classes(cls, "classes")
         self._fixed = classes is not None
         self._given = cls if classes is not None else None
-        self.positive = _plain(positive)
+        self.positive = plain(positive)
         self.bins = bins
         self._reset()
 
@@ -227,7 +88,7 @@ class ClassificationAccumulator:
         self._hist_pos = np.zeros((k, self.bins), dtype=np.int64)
         self._hist_all = np.zeros((k, self.bins), dtype=np.int64)
         self._n_proba = 0
-        self._log_loss = _Sum()
+        self._log_loss = NeumaierSum()
 
     @property
     def classes(self) -> tuple[Any, ...] | None:
@@ -259,7 +120,7 @@ class ClassificationAccumulator:
         if classes == self._classes:
             return
         if self._n_proba:
-            raise _bad(field, f"new classes {list(classes)} after probabilities were recorded", "pass classes=")
+            raise bad(field, f"new classes {list(classes)} after probabilities were recorded", "pass classes=")
         old = self._classes or ()
         where = np.array([classes.index(c) for c in old], dtype=np.intp)
         cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
@@ -271,18 +132,18 @@ class ClassificationAccumulator:
 
     def update(self, y_true: Any, y_pred: Any, proba: Any = None) -> ClassificationAccumulator:
         """Add joined rows: true labels, predicted labels and optionally probabilities ``(rows, classes)``."""
-        yt, yp = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
+        yt, yp = row_vector(y_true, "y_true"), row_vector(y_pred, "y_pred")
         if len(yp) != len(yt):
-            raise _bad("y_pred", f"{len(yp)} values for {len(yt)} labels", "send one prediction per label")
+            raise bad("y_pred", f"{len(yp)} values for {len(yt)} labels", "send one prediction per label")
         if len(yt) == 0:
             return self
         if not self._fixed:
             try:
-                seen = _sorted_classes([*np.unique(yt).tolist(), *np.unique(yp).tolist()], "y_true")
+                seen = sorted_classes([*np.unique(yt).tolist(), *np.unique(yp).tolist()], "y_true")
             except TypeError as exc:
-                raise _bad("y_true", "labels of mixed types cannot be ordered", "use labels of one type") from exc
+                raise bad("y_true", "labels of mixed types cannot be ordered", "use labels of one type") from exc
             if not set(seen) <= set(self._classes or ()):
-                self._reindex(_sorted_classes([*seen, *(self._classes or ())], "y_true"))
+                self._reindex(sorted_classes([*seen, *(self._classes or ())], "y_true"))
         assert self._classes is not None
         ti = class_indices(self._classes, yt, "y_true")
         pi = class_indices(self._classes, yp, "y_pred")
@@ -330,8 +191,9 @@ class ClassificationAccumulator:
 
     def sample_sizes(self) -> dict[str, float]:
         """Rows behind each metric, the ``sizes`` that :func:`~modelpilot.monitoring.performance.estimated.reconcile`
-        takes (see :func:`sample_sizes`). For ``roc_auc``, the smaller of positives and negatives: the variance of
-        an AUC is at most AUC(1 - AUC) / min(positives, negatives) (Birnbaum & Klose, 1957)."""
+        takes (see :func:`~modelpilot.monitoring.performance.metric_math.sample_sizes`). For ``roc_auc``, the smaller
+        of positives and negatives: the variance of an AUC is at most AUC(1 - AUC) / min(positives, negatives)
+        (Birnbaum & Klose, 1957)."""
         if self._classes is None:
             return {}
         pi = self._positive_index()
@@ -346,22 +208,22 @@ class ClassificationAccumulator:
     def merge(self, other: ClassificationAccumulator) -> ClassificationAccumulator:
         """A new accumulator holding both (neither input changes)."""
         if not isinstance(other, ClassificationAccumulator):
-            raise _bad("other", f"cannot merge {type(other).__name__}", "merge two ClassificationAccumulators")
+            raise bad("other", f"cannot merge {type(other).__name__}", "merge two ClassificationAccumulators")
         if (self.bins, self.positive) != (other.bins, other.positive):
-            raise _bad("other", "bins or positive class differ", "merge accumulators built with the same settings")
+            raise bad("other", "bins or positive class differ", "merge accumulators built with the same settings")
         a, b = (
             ClassificationAccumulator.from_state(self.to_state()),
             ClassificationAccumulator.from_state(other.to_state()),
         )
         if a._fixed or b._fixed:
             if a._fixed and b._fixed and a._classes != b._classes:
-                raise _bad("other", f"classes {b._classes} differ from {a._classes}", "merge windows of one model")
+                raise bad("other", f"classes {b._classes} differ from {a._classes}", "merge windows of one model")
             target = a._classes if a._fixed else b._classes
         else:
-            target = _sorted_classes([*(a._classes or ()), *(b._classes or ())], "classes") or None
+            target = sorted_classes([*(a._classes or ()), *(b._classes or ())], "classes") or None
         for acc in (a, b):
             if target is not None and not set(acc._classes or ()) <= set(target):
-                raise _bad("other", f"classes {acc._classes} are not among {list(target)}", "pass classes=")
+                raise bad("other", f"classes {acc._classes} are not among {list(target)}", "pass classes=")
             if target is not None:
                 acc._reindex(target, "other")
         a._fixed = a._fixed or b._fixed
@@ -411,9 +273,9 @@ class ClassificationAccumulator:
                 h[np.asarray(state[name]["at"], dtype=np.intp)] = state[name]["count"]
                 setattr(acc, f"_{name}", h.reshape(k, acc.bins))
             acc._n_proba = int(state["n_proba"])
-            acc._log_loss = _Sum(float(state["log_loss"][0]), float(state["log_loss"][1]))
+            acc._log_loss = NeumaierSum(float(state["log_loss"][0]), float(state["log_loss"][1]))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise _bad("state", f"not a classification accumulator state ({exc})", "pass what to_state() gave") from exc
+            raise bad("state", f"not a classification accumulator state ({exc})", "pass what to_state() gave") from exc
         return acc
 
 
@@ -426,7 +288,7 @@ class RegressionAccumulator:
 
     def _reset(self) -> None:
         self._n = 0
-        self._abs, self._sq, self._err = _Sum(), _Sum(), _Sum()
+        self._abs, self._sq, self._err = NeumaierSum(), NeumaierSum(), NeumaierSum()
 
     @property
     def n(self) -> int:
@@ -436,19 +298,19 @@ class RegressionAccumulator:
     def update(self, y_true: Any, y_pred: Any, proba: Any = None) -> RegressionAccumulator:
         """Add joined rows (``proba`` must be ``None``: it is there so both accumulators share one call)."""
         if proba is not None:
-            raise _bad("proba", "a regressor has no class probabilities", "pass proba=None")
+            raise bad("proba", "a regressor has no class probabilities", "pass proba=None")
         values = []
         for field, raw in (("y_true", y_true), ("y_pred", y_pred)):
-            arr = _vector(raw, field)
+            arr = row_vector(raw, field)
             if arr.dtype.kind not in "iuf":
-                raise _bad(field, f"values must be numbers, got dtype {arr.dtype}", "send numeric targets")
+                raise bad(field, f"values must be numbers, got dtype {arr.dtype}", "send numeric targets")
             arr = arr.astype(np.float64)
             if not np.isfinite(arr).all():
-                raise _bad(field, "values must be finite (no NaN or infinity)", "drop or fix those rows")
+                raise bad(field, "values must be finite (no NaN or infinity)", "drop or fix those rows")
             values.append(arr)
         yt, yp = values
         if len(yp) != len(yt):
-            raise _bad("y_pred", f"{len(yp)} values for {len(yt)} labels", "send one prediction per label")
+            raise bad("y_pred", f"{len(yp)} values for {len(yt)} labels", "send one prediction per label")
         err = yp - yt
         self._n += len(err)
         self._abs.add(float(np.abs(err).sum()))
@@ -469,7 +331,7 @@ class RegressionAccumulator:
     def merge(self, other: RegressionAccumulator) -> RegressionAccumulator:
         """A new accumulator holding both."""
         if not isinstance(other, RegressionAccumulator):
-            raise _bad("other", f"cannot merge {type(other).__name__}", "merge two RegressionAccumulators")
+            raise bad("other", f"cannot merge {type(other).__name__}", "merge two RegressionAccumulators")
         out = RegressionAccumulator.from_state(self.to_state())
         out._n += other._n
         for mine, theirs in ((out._abs, other._abs), (out._sq, other._sq), (out._err, other._err)):
@@ -490,7 +352,9 @@ class RegressionAccumulator:
             if state["type"] != "regression":
                 raise ValueError("not a regression state")
             acc._n = int(state["n"])
-            acc._abs, acc._sq, acc._err = (_Sum(float(state[k][0]), float(state[k][1])) for k in ("abs", "sq", "err"))
+            acc._abs, acc._sq, acc._err = (
+                NeumaierSum(float(state[k][0]), float(state[k][1])) for k in ("abs", "sq", "err")
+            )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise _bad("state", f"not a regression accumulator state ({exc})", "pass what to_state() gave") from exc
+            raise bad("state", f"not a regression accumulator state ({exc})", "pass what to_state() gave") from exc
         return acc
