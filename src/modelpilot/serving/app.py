@@ -10,7 +10,7 @@ Example:
     >>> from modelpilot.config import load_settings
     >>> app = create_app(load_settings(home=tempfile.mkdtemp()))
     >>> sorted({r.path for r in app.routes})[:3]
-    ['/metrics', '/openapi.json', '/v1/feedback']
+    ['/metrics', '/openapi.json', '/v1/events']
 """
 
 from __future__ import annotations
