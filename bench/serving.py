@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from docsections import write_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -812,16 +813,16 @@ def write_doc(path: Path, outcomes: dict[str, Outcome], args: argparse.Namespace
     cmd = ".venv/bin/python bench/serving.py" + (f" {' '.join(args.argv)}" if args.argv else "")
     mix_rows = 0.8 * 1 + 0.2 * BIG_ROWS
     lines = [
-        "# Serving benchmark",
+        "## Serving",
         "",
         "modelpilot side by side with MLServer and a bare Starlette floor, on loopback, same model, same request mix,",
-        "same load generator. Produced by `bench/serving.py`; re-run it rather than editing the numbers by hand.",
+        "same load generator. Produced by `bench/serving.py`.",
         "",
         f"- command: `{cmd}`",
         f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')}",
         *(f"- {k}: {v}" for k, v in info.items()),
         "",
-        "## Results",
+        "### Results",
         "",
         md_table(MAIN_HEADER, table_rows(outcomes, args.concurrency)),
         "",
@@ -840,7 +841,7 @@ def write_doc(path: Path, outcomes: dict[str, Outcome], args: argparse.Namespace
         "",
         md_table(RATIO_HEADER, ratio_rows(outcomes, args.concurrency)),
         "",
-        "## Reading the results",
+        "### Reading the results",
         "",
         "- **Concurrency 8 and 64.** modelpilot joins requests that arrive together into one model call (adaptive",
         "  batching, `serving.max_batch_rows`), so the fixed cost of a scikit-learn call — input validation, one",
@@ -866,7 +867,7 @@ def write_doc(path: Path, outcomes: dict[str, Outcome], args: argparse.Namespace
     if notes:
         lines += ["Notes:", "", *(f"- {name}: {note}" for name, note in notes), ""]
     lines += [
-        "## Method",
+        "### Method",
         "",
         "- **Pinning**: each server is one process (`--workers 1`; MLServer with `parallel_workers: 0`),",
         f"  started under `taskset -c {SERVER_CPU}`; the load generator runs under `taskset -c {LOADGEN_CPU}`.",
@@ -918,15 +919,14 @@ def write_doc(path: Path, outcomes: dict[str, Outcome], args: argparse.Namespace
         "- The machine is shared: other processes may run during a measurement. Compare rows of one run, not",
         "  numbers across runs.",
         "",
-        "## Versions",
+        "### Versions",
         "",
     ]
     for outcome in outcomes.values():
         if outcome.versions:
             lines.append(f"- {outcome.name}: " + ", ".join(f"{k} {v}" for k, v in outcome.versions.items()))
     lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    write_section(path, "## Serving", lines)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -224,3 +224,68 @@ def test_time_windows_close_on_the_clock_for_quiet_models() -> None:
     assert mon.tick(now=1000.0 + 59.9) == []
     (result,) = mon.tick(now=1000.0 + 60.0)
     assert result.rows == 120 and result.start == 1000.0 and result.end == 1002.0
+
+
+def test_a_jump_in_errors_or_latency_is_a_change_alarm_before_any_drift() -> None:
+    prof = _profile()
+    mon = _monitor(prof, policy=WindowPolicy(rows=500))
+    rng = np.random.default_rng(21)
+    events = list(_events(rng, 600, rows=5))  # 3000 rows, 600 events: 6 windows
+    failing = [
+        InferenceEvent(request_id=f"f{i}", time=2000.0 + i, model="credit", version=1, variant="stable",
+                       features={}, prediction=None, latency_s=0.5, status=500, error="boom")
+        for i in range(300)
+    ]  # fmt: skip
+    mixed = [e for pair in zip(events[300:], failing, strict=True) for e in pair]
+    results = mon.process(events[:300]) + mon.process(mixed)
+    before = [a for r in results[:3] for a in r.alarms]
+    assert before == []
+    change = [a for r in results for a in r.alarms if a.kind == "change"]
+    assert change and change[0].transition == "raised"
+    involved = {k: v for a in change for k, v in a.subjects.items()}
+    assert involved.get("error_rate") == "critical" and involved.get("latency") == "warning"
+    assert any(r.changes.get("error_rate") for r in results) and any(r.changes.get("latency") for r in results)
+    assert all(a.kind == "change" for r in results for a in r.alarms)  # no drift: the inputs did not change
+
+
+def test_stationary_errors_and_latency_raise_no_change_alarm() -> None:
+    prof = _profile()
+    mon = _monitor(prof, policy=WindowPolicy(rows=500))
+    rng = np.random.default_rng(3)
+    events = []
+    for ev in _events(rng, 4000, rows=1):
+        failed = rng.random() < 0.02
+        events.append(
+            InferenceEvent(request_id=ev.request_id, time=ev.time, model="credit", version=1, variant="stable",
+                           features=ev.features, prediction=ev.prediction, probabilities=ev.probabilities,
+                           classes=ev.classes, latency_s=float(rng.lognormal(-4.6, 0.4)), status=500 if failed else 200)
+        )  # fmt: skip
+    results = mon.process(events)
+    assert [a for r in results for a in r.alarms if a.kind == "change"] == []
+    state = json.loads(json.dumps(mon.to_state()))
+    assert set(state["streams"][0]["changes"]["detectors"]) == {"error_rate", "latency", "label_error"}
+
+
+def test_a_column_hovering_between_warning_and_critical_does_not_make_the_alarm_flap() -> None:
+    from modelpilot.monitoring.drift import Baseline
+    from modelpilot.monitoring.judge import Judge
+
+    rng = np.random.default_rng(4)
+    base = Baseline(build_profile({"x": rng.normal(size=20000), "y": rng.normal(size=20000)}, numeric=["x", "y"]))
+    judge = Judge(base)
+    transitions = []
+    for i in range(30):
+        shift = 0.45 if i % 2 else 0.6  # PSI about 0.2 (warning) and 0.33 (critical), alternately
+        sketch = base.sketch().update({"x": rng.normal(shift, 1, 2000), "y": rng.normal(size=2000)}, rows=2000)
+        result = judge.window(sketch, model="m", version=1, variant="stable", index=i)
+        transitions += [(a.transition, a.severity) for a in result.alarms if a.kind == "drift"]
+    assert transitions[0] == ("raised", "critical") or transitions[:2] == [
+        ("raised", "warning"),
+        ("escalated", "critical"),
+    ]
+    assert len(transitions) <= 2, transitions
+    for i in range(30, 34):  # the shift ends
+        sketch = base.sketch().update({"x": rng.normal(size=2000), "y": rng.normal(size=2000)}, rows=2000)
+        result = judge.window(sketch, model="m", version=1, variant="stable", index=i)
+        transitions += [(a.transition, a.severity) for a in result.alarms if a.kind == "drift"]
+    assert transitions[-1] == ("resolved", None)

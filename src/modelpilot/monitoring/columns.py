@@ -39,6 +39,7 @@ __all__ = [
     "numeric_column",
     "numeric_slots",
     "quantile_edges",
+    "search_edges",
 ]
 
 Role = Literal["feature", "prediction", "probability", "multivariate"]
@@ -165,12 +166,16 @@ def quantile_edges(finite: npt.NDArray[np.float64], bins: int) -> list[float]:
     return [float(e) for e in edges]
 
 
+def search_edges(edges: list[float] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The edges to search: the first one nudged down to the next float, so the minimum itself lands in bin 1."""
+    e = np.array(edges, dtype=np.float64)
+    e[0] = np.nextafter(e[0], -np.inf)
+    return e
+
+
 def numeric_slots(edges: list[float] | npt.NDArray[np.float64], x: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """The slot of each finite value (see the module docstring); NaN must be removed first."""
-    e = np.asarray(edges, dtype=np.float64)
-    idx = np.searchsorted(e, x, side="left")
-    idx[x == e[0]] = 1
-    return idx
+    return np.searchsorted(search_edges(edges), x, side="left")
 
 
 def numeric_column(name: str, role: Role, values: npt.NDArray[Any], *, bins: int = 20) -> NumericColumn:

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from modelpilot.events.model import InferenceEvent, LabelEvent
+from modelpilot.monitoring.changes import DEFAULT_DETECTORS, ChangeWatch
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.drift import Baseline
 from modelpilot.monitoring.judge import Judge
@@ -59,6 +60,7 @@ class _Stream:
     baseline: Baseline
     windower: Windower
     judge: Judge
+    changes: ChangeWatch
     unknown: Counter[str] = field(default_factory=Counter)
 
 
@@ -94,6 +96,9 @@ class Monitor:
         The wall clock :meth:`tick` uses by default.
     dedupe
         How many recent (model, variant, request id) triples are remembered to drop duplicated events.
+    detectors
+        Change detectors per signal (``error_rate``, ``latency``, ``label_error``), by detector name; ``{}`` turns
+        change detection off (default :data:`~modelpilot.monitoring.changes.DEFAULT_DETECTORS`).
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class Monitor:
         persistence: Persistence | None = None,
         clock: Callable[[], float] = _time.time,
         dedupe: int = 100_000,
+        detectors: Mapping[str, str] | None = None,
     ) -> None:
         self.profiles = profiles
         self.policy = policy or WindowPolicy()
@@ -116,6 +122,7 @@ class Monitor:
         self.persistence = persistence or Persistence()
         self.clock = clock
         self.dedupe = dedupe
+        self.detectors = dict(DEFAULT_DETECTORS if detectors is None else detectors)
         self._reset()
 
     def _reset(self) -> None:
@@ -143,7 +150,7 @@ class Monitor:
                 baseline, drift_rule=self.drift_rule, quality_rule=self.quality_rule, persistence=self.persistence
             )
             policy = self.policies.get(key[0], self.policy)
-            stream = _Stream(key, baseline, Windower(baseline.layout, policy), judge)
+            stream = _Stream(key, baseline, Windower(baseline.layout, policy), judge, ChangeWatch(self.detectors))
             self.streams[key] = stream
         return stream
 
@@ -171,6 +178,7 @@ class Monitor:
             self.unprofiled[f"{ev.model} v{ev.version}"] += 1
             self.counters["unprofiled"] += 1
             return []
+        stream.changes.event(error=ev.status != 200, latency_s=ev.latency_s)
         if ev.status != 200:
             self.counters["failed"] += 1
             closed = stream.windower.add({}, rows=0, time=ev.time, errors=max(ev.rows, 1), latency_s=ev.latency_s)
@@ -223,6 +231,7 @@ class Monitor:
                     variant=variant,
                     index=first + n,
                     unknown_columns=stream.unknown,
+                    changes=dict.fromkeys(self.detectors, 0) | (stream.changes.take() if n == 0 else {}),
                 )
             )
             stream.unknown = Counter()
@@ -241,6 +250,7 @@ class Monitor:
                     "closed": s.windower.closed,
                     "window": s.windower.current.to_state(),
                     "judge": s.judge.to_state(),
+                    "changes": s.changes.to_state(),
                     "unknown": dict(s.unknown),
                 }
                 for s in self.streams.values()
@@ -265,5 +275,7 @@ class Monitor:
             stream.windower.current = Sketch.from_state(stream.baseline.layout, s["window"])
             stream.windower.closed = int(s["closed"])
             stream.judge.restore(s["judge"])
+            if "changes" in s:
+                stream.changes = ChangeWatch.from_state(s["changes"])
             stream.unknown = Counter(s.get("unknown", {}))
         return self

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from modelpilot.monitoring.drift import Baseline, ColumnDrift
 from modelpilot.monitoring.results import Alarm, AlarmKind, ColumnResult, QualityResult, WindowResult
 from modelpilot.monitoring.rules import (
@@ -37,22 +39,6 @@ from modelpilot.monitoring.sketch import QUALITY_FIELDS, Sketch
 __all__ = ["Judge"]
 
 _RANK = {None: 0, "warning": 1, "critical": 2}
-
-
-def _transition(before: Mapping[str, Severity], after: Mapping[str, Severity]) -> str | None:
-    if not before and not after:
-        return None
-    if not before:
-        return "raised"
-    if not after:
-        return "resolved"
-    top_before = max(_RANK[s] for s in before.values())
-    top_after = max(_RANK[s] for s in after.values())
-    if top_after > top_before:
-        return "escalated"
-    if top_after < top_before:
-        return "deescalated"
-    return "changed" if dict(before) != dict(after) else None
 
 
 class Judge:
@@ -83,7 +69,14 @@ class Judge:
         self.drift = AlarmTracker(self.persistence.k, self.persistence.m)
         self.quality = AlarmTracker(self.persistence.k, self.persistence.m)
         self.performance = AlarmTracker(self.persistence.k, self.persistence.m)
+        # a detector controls its own false alarms: one window with a detection raises, two without resolve
+        self.change = AlarmTracker(1, 2)
         self._windows: list[tuple[int, float | None, float | None]] = []
+        self._episodes: dict[str, dict[str, Severity]] = {}
+        cols = baseline.layout.columns
+        self._ref_missing = np.array([c.missing / max(c.n + c.missing, 1) for c in cols])
+        self._warn = np.array([getattr(self.quality_rule, f)[0] for f in QUALITY_FIELDS])
+        self._crit = np.array([getattr(self.quality_rule, f)[1] for f in QUALITY_FIELDS])
 
     # ----------------------------------------------------------------------------------------------- drift
     def _drift(self, found: list[ColumnDrift]) -> list[ColumnResult]:
@@ -98,27 +91,40 @@ class Judge:
         for i, d in enumerate(found):
             effect = getattr(d, rule.effect)
             sev = rule.severity(effect if effect is not None else 0.0, significant[i]) if judged[i] else None
-            out.append(ColumnResult(**d.to_dict(), judged=judged[i], significant=significant[i], severity=sev))
+            # built without validation: every field comes from this module's own computation
+            out.append(
+                ColumnResult.model_construct(
+                    key=d.key, role=d.role, kind=d.kind, n=d.n, psi=d.psi, js=d.js, hellinger=d.hellinger,
+                    wasserstein=d.wasserstein, ks=d.ks, chi2=d.chi2, p_value=d.p_value, test=d.test,
+                    judged=judged[i], significant=significant[i], severity=sev,
+                )
+            )  # fmt: skip
         return out
 
     # ----------------------------------------------------------------------------------------------- quality
     def _quality(self, sketch: Sketch) -> list[QualityResult]:
         rule = self.quality_rule
+        rows = max(sketch.rows, 1)
+        ratios = sketch.quality_counts / rows  # (columns, fields)
+        ratios[:, 0] = np.maximum(ratios[:, 0] - self._ref_missing, 0.0)
+        judged = sketch.rows >= rule.min_rows
+        level = (ratios >= self._warn).astype(np.int8) + (ratios >= self._crit).astype(np.int8) if judged else None
         out = []
-        for col in self.baseline.layout.columns:
-            counts = sketch.quality(col.key)
-            rows = max(sketch.rows, 1)
-            ratios = {f: counts[f] / rows for f in QUALITY_FIELDS}
-            ref_missing = col.missing / max(col.n + col.missing, 1)
-            ratios["missing"] = max(ratios["missing"] - ref_missing, 0.0)
+        for c, col in enumerate(self.baseline.layout.columns):
             sev: Severity | None = None
             worst: str | None = None
-            if sketch.rows >= rule.min_rows:
-                for f in QUALITY_FIELDS:
-                    s = rule.severity(f, ratios[f])
-                    if _RANK[s] > _RANK[sev]:
-                        sev, worst = s, f
-            out.append(QualityResult(key=col.key, counts=counts, ratios=ratios, severity=sev, worst=worst))
+            if level is not None and level[c].any():
+                f = int(np.argmax(level[c]))
+                sev, worst = ("critical" if level[c, f] == 2 else "warning"), QUALITY_FIELDS[f]
+            out.append(
+                QualityResult.model_construct(
+                    key=col.key,
+                    counts=dict(zip(QUALITY_FIELDS, sketch.quality_counts[c].tolist(), strict=True)),
+                    ratios=dict(zip(QUALITY_FIELDS, ratios[c].tolist(), strict=True)),
+                    severity=sev,
+                    worst=worst,
+                )
+            )
         return out
 
     # ----------------------------------------------------------------------------------------------- window
@@ -133,6 +139,7 @@ class Judge:
         unknown_columns: Mapping[str, int] | None = None,
         realized: dict[str, float | None] | None = None,
         labeled: int = 0,
+        changes: Mapping[str, int] | None = None,
     ) -> WindowResult:
         """Judge one closed window and return its result, with any alarm transitions.
 
@@ -146,16 +153,14 @@ class Judge:
         alarms: list[Alarm] = []
         common: dict[str, Any] = {"model": model, "version": version, "variant": variant, "window": index}
         time = sketch.end
-        before = dict(self.drift.active)
         for c in drift:
             self.drift.observe(c.key, c.severity if c.judged else None)
-        alarm = self._alarm("drift", before, self.drift, time, common, {c.key: c for c in drift})
+        alarm = self._alarm("drift", self.drift, time, common, {c.key: c for c in drift})
         if alarm:
             alarms.append(alarm)
-        before = dict(self.quality.active)
         for qr in quality:
             self.quality.observe(qr.key, qr.severity)
-        alarm = self._alarm("quality", before, self.quality, time, common, {q.key: q for q in quality})
+        alarm = self._alarm("quality", self.quality, time, common, {q.key: q for q in quality})
         if alarm:
             alarms.append(alarm)
         n_est = sketch.estimate.n if sketch.estimate is not None else 0
@@ -163,6 +168,13 @@ class Judge:
         alarm = self._performance(perf, time, common)
         if alarm:
             alarms.append(alarm)
+        if changes is not None:
+            for signal, n in changes.items():
+                self.change.observe(signal, None if not n else "critical" if signal == "error_rate" else "warning")
+            now = {s: {"detections": n} for s, n in changes.items()}
+            alarm = self._alarm("change", self.change, time, common, now)
+            if alarm:
+                alarms.append(alarm)
         return WindowResult(
             **common,
             start=sketch.start,
@@ -177,6 +189,7 @@ class Judge:
             estimated=estimated,
             realized=realized,
             labeled=labeled,
+            changes={k: v for k, v in (changes or {}).items() if v},
             alarms=alarms,
         )
 
@@ -190,7 +203,6 @@ class Judge:
         profile = self.baseline.profile
         metric = rule.metric(profile.task)
         reference = (profile.performance or {}).get(metric)
-        before = dict(self.performance.active)
         now: dict[str, Any] = {}
         for source, (metrics, n) in values.items():
             if metrics is None:
@@ -200,7 +212,7 @@ class Judge:
             subject = f"{source}:{metric}"
             self.performance.observe(subject, finding)
             now[subject] = {"value": value, "reference": reference, "rows": n, "finding": finding}
-        return self._alarm("performance", before, self.performance, time, common, now)
+        return self._alarm("performance", self.performance, time, common, now)
 
     def realized(
         self,
@@ -220,21 +232,45 @@ class Judge:
     def _alarm(
         self,
         kind: AlarmKind,
-        before: dict[str, Severity],
         tracker: AlarmTracker,
         time: float | None,
         common: dict[str, Any],
         now: Mapping[str, Any],
     ) -> Alarm | None:
+        """The alarm event of this window, if any. An alarm is an *episode*: raised when a first subject alarms,
+        then reported again only with news (a new subject, or a higher severity: ``changed``, ``escalated``), and
+        resolved when no subject alarms. A subject moving between warning and critical does not flap it."""
         after = dict(tracker.active)
-        transition = _transition(before, after)
-        if transition is None:
-            return None
+        episode = self._episodes.get(kind)
+        if not after:
+            if episode is None:
+                return None
+            transition, subjects = "resolved", dict(episode)
+            del self._episodes[kind]
+        elif episode is None:
+            transition, subjects = "raised", after
+            self._episodes[kind] = dict(after)
+        else:
+            merged = dict(episode)
+            for key, sev in after.items():
+                merged[key] = worse(merged.get(key), sev) or sev
+            if merged == episode:
+                return None
+            top = max(_RANK[v] for v in episode.values())
+            transition = "escalated" if max(_RANK[v] for v in merged.values()) > top else "changed"
+            subjects = self._episodes[kind] = merged
         severity: Severity | None = None
-        for s in after.values():
-            severity = worse(severity, s)
-        rules = {"drift": self.drift_rule, "quality": self.quality_rule, "performance": self.performance_rule}
-        involved = sorted(set(before) | set(after))
+        for sev in subjects.values():
+            severity = worse(severity, sev)
+        if transition == "resolved":
+            severity = None
+        rules: dict[str, Any] = {
+            "drift": self.drift_rule,
+            "quality": self.quality_rule,
+            "performance": self.performance_rule,
+            "change": Persistence(k=1, m=2),
+        }
+        involved = sorted(set(subjects) | set(after))
 
         def plain(value: Any) -> Any:
             return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
@@ -252,7 +288,7 @@ class Judge:
             kind=kind,
             transition=transition,
             severity=severity,
-            subjects=after,
+            subjects=subjects if transition != "resolved" else {},
             time=time,
             evidence=evidence,
         )
@@ -263,6 +299,8 @@ class Judge:
             "drift": self.drift.to_state(),
             "quality": self.quality.to_state(),
             "performance": self.performance.to_state(),
+            "change": self.change.to_state(),
+            "episodes": self._episodes,
             "windows": self._windows,
         }
 
@@ -272,5 +310,8 @@ class Judge:
         self.quality = AlarmTracker.from_state(state["quality"])
         if "performance" in state:
             self.performance = AlarmTracker.from_state(state["performance"])
+        if "change" in state:
+            self.change = AlarmTracker.from_state(state["change"])
+        self._episodes = {k: dict(v) for k, v in state.get("episodes", {}).items()}
         self._windows = [(int(i), s, e) for i, s, e in state["windows"]]
         return self

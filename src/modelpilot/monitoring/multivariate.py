@@ -27,6 +27,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -67,16 +68,19 @@ class PcaModel(BaseModel):
         k = min(k, len(names) - 1) if len(names) > 1 else 1
         return cls(features=names, mean=mean.tolist(), scale=scale.tolist(), components=vt[:k].tolist())
 
+    @cached_property
+    def _arrays(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        return np.asarray(self.mean), np.asarray(self.scale), np.asarray(self.components)
+
     def errors(self, data: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.float64]:
         """The reconstruction error of each row; rows with a feature absent from ``data`` are NaN throughout."""
         rows = len(next(iter(data.values()))) if data else 0
         if any(n not in data for n in self.features):
             return np.full(rows, np.nan)
         x = np.column_stack([as_float(data[n])[0] for n in self.features])
-        mean, scale = np.asarray(self.mean), np.asarray(self.scale)
+        mean, scale, v = self._arrays
         z = (x - mean) / scale
         z = np.where(np.isfinite(z), z, 0.0)
-        v = np.asarray(self.components)
         residual = z - (z @ v.T) @ v
         out: npt.NDArray[np.float64] = (residual**2).mean(axis=1)
         return out

@@ -14,7 +14,7 @@ from modelpilot.monitoring.rules import Severity
 
 __all__ = ["Alarm", "AlarmKind", "ColumnResult", "QualityResult", "WindowResult"]
 
-AlarmKind = Literal["drift", "quality", "performance"]
+AlarmKind = Literal["drift", "quality", "performance", "change"]
 
 
 class ColumnResult(BaseModel):
@@ -60,7 +60,7 @@ class Alarm(BaseModel):
     version: int
     variant: str
     kind: AlarmKind
-    transition: Literal["raised", "escalated", "deescalated", "changed", "resolved"]
+    transition: Literal["raised", "escalated", "changed", "resolved"]
     severity: Severity | None
     subjects: dict[str, Severity] = Field(description="the columns (or metrics) in alarm and their severity")
     window: int
@@ -92,6 +92,7 @@ class WindowResult(BaseModel):
     estimated: dict[str, float | None] | None = None
     realized: dict[str, float | None] | None = None
     labeled: int = 0
+    changes: dict[str, int] = Field(default_factory=dict, description="change detections per signal in the window")
     reconciliation: dict[str, dict[str, Any]] | None = None
     alarms: list[Alarm] = Field(default_factory=list)
 

@@ -15,8 +15,11 @@ import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from modelpilot.config import MonitorSettings
 from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
+from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.engine import Monitor, StreamKey
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.labelwindows import LabelWindow
@@ -135,6 +138,9 @@ class MonitorService:
                 lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=estimator)
                 self.label_windows[key] = lw
             lw.add(j)
+            stream = self.monitor.stream(key)
+            if stream is not None and lw.task != "regression" and len(j.label) == len(j.prediction):
+                stream.changes.labelled(as_text(np.asarray(j.label)) != as_text(np.asarray(j.prediction)))
             m.LABEL_DELAY.observe(max(j.delay_s, 0.0))
             if lw.n >= self.monitor.policies.get(key[0], self.policy).rows:
                 out.extend(self._close_labels(key))

@@ -32,7 +32,7 @@ from modelpilot.monitoring.columns import (
     as_float,
     as_text,
     category_slots,
-    numeric_slots,
+    search_edges,
 )
 from modelpilot.monitoring.performance.estimated import EstimateAccumulator, PerformanceEstimator
 
@@ -60,7 +60,7 @@ class Layout:
         self.size = int(self.offsets[-1])
         self.numeric = [i for i, c in enumerate(columns) if isinstance(c, NumericColumn)]
         self.numeric_pos = {i: j for j, i in enumerate(self.numeric)}
-        self.edges = {i: np.asarray(c.edges, dtype=np.float64) for i, c in enumerate(columns) if c.kind == "numeric"}
+        self.edges = {i: search_edges(c.edges) for i, c in enumerate(columns) if c.kind == "numeric"}
 
     def slice(self, key: str) -> slice:
         """The slots of one column in the flat count array."""
@@ -160,19 +160,22 @@ class Sketch:
 
     def _numeric(self, i: int, col: NumericColumn, values: npt.NDArray[Any]) -> None:
         x, wrong = as_float(values)
-        finite_mask = np.isfinite(x)
-        finite = x[finite_mask] if not finite_mask.all() else x
-        nan = int(np.isnan(x).sum())
         q = self.quality_counts[i]
-        q[0] += nan - wrong  # missing (values that were not numbers became NaN too)
-        q[1] += x.size - finite.size - nan  # ±inf
-        q[2] += wrong
+        finite_mask = np.isfinite(x)
+        if finite_mask.all():
+            finite = x
+        else:
+            finite = x[finite_mask]
+            nan = int(np.isnan(x).sum())
+            q[0] += nan - wrong  # missing (values that were not numbers became NaN too)
+            q[1] += x.size - finite.size - nan  # ±inf
+            q[2] += wrong
         if finite.size == 0:
             return
-        slots = numeric_slots(self.layout.edges[i], finite)
+        binned = np.bincount(np.searchsorted(self.layout.edges[i], finite), minlength=col.slots)
         start = int(self.layout.offsets[i])
-        self.counts[start : start + col.slots] += np.bincount(slots, minlength=col.slots)
-        q[3] += int((slots == 0).sum() + (slots == col.slots - 1).sum())
+        self.counts[start : start + col.slots] += binned
+        q[3] += int(binned[0] + binned[-1])
         self.present[i] += finite.size
         j = self.layout.numeric_pos[i]
         with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: the moments saturate at inf

@@ -246,7 +246,7 @@ alarms = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
     Index("ix_alarms_model", "model", "id"),
 )
-"""Every alarm transition (raised, escalated, deescalated, changed, resolved) with its evidence."""
+"""Every alarm transition (raised, escalated, changed, resolved) with its evidence."""
 
 monitor_state = Table(
     "monitor_state",

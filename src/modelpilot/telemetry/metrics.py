@@ -173,7 +173,7 @@ ALARM_STATE = Gauge(
 )
 ALARMS = Counter(
     "modelpilot_alarms_total",
-    "Alarm transitions, by kind and transition (raised, escalated, deescalated, changed, resolved).",
+    "Alarm transitions, by kind and transition (raised, escalated, changed, resolved).",
     ["model", "version", "variant", "kind", "transition"],
 )
 QUALITY_VIOLATIONS = Counter(
