@@ -167,7 +167,7 @@ DRIFT_P_VALUE = Gauge(
 )
 ALARM_STATE = Gauge(
     "modelpilot_alarm_state",
-    "Alarm state per kind (drift, quality, performance): 0 clear, 1 warning, 2 critical.",
+    "Alarm state per kind (drift, quality, performance, change): 0 clear, 1 warning, 2 critical.",
     ["model", "version", "variant", "kind"],
     multiprocess_mode="mostrecent",
 )
