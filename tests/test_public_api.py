@@ -49,6 +49,17 @@ EXPECTED = {
         "Subscriber",
         "Variant",
     ],
+    "modelpilot.monitoring.detectors": [
+        "ADWIN",
+        "CUSUM",
+        "DETECTORS",
+        "BaseDetector",
+        "Detector",
+        "Direction",
+        "PageHinkley",
+        "make_detector",
+        "register_detector",
+    ],
     "modelpilot.monitoring": [
         "Alarm",
         "Analysis",

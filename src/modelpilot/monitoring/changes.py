@@ -29,7 +29,8 @@ __all__ = ["DEFAULT_DETECTORS", "ChangeWatch"]
 
 DEFAULT_DETECTORS: Mapping[str, str] = {"error_rate": "adwin", "latency": "cusum", "label_error": "adwin"}
 """Signal -> detector. Error indicators are 0/1 streams, which ADWIN's distribution-free bound suits; latency is in
-seconds on any scale, which CUSUM handles by standardising with the mean and spread of its first observations."""
+seconds on any scale, which CUSUM handles by standardising with the running mean and standard deviation since its
+last reset (self-starting)."""
 
 
 class ChangeWatch:

@@ -15,11 +15,11 @@ from modelpilot.monitoring.detectors import ADWIN
 
 def splits(detector: ADWIN) -> list[int]:
     """Sizes of the older part at every bucket boundary, oldest first (from the bucket counts only)."""
-    sizes = [1 << i for i in range(len(detector._rows) - 1, -1, -1) for _ in detector._rows[i]]
+    sizes = [1 << i for i in range(len(detector._hist.rows) - 1, -1, -1) for _ in detector._hist.rows[i]]
     return list(np.cumsum(sizes)[:-1])
 
 
-DELTA, MIN_EFFECT = 2e-4, 0.05  # the defaults
+DELTA, MIN_EFFECT = 2e-4, 0.1  # the defaults
 
 
 def passes(window: npt.NDArray[np.float64], n0: int) -> bool:
@@ -56,8 +56,8 @@ def test_window_estimates_match_the_raw_window(seed: int) -> None:
             window = xs[t + 1 - detector.width : t + 1]
             assert detector.estimation == pytest.approx(window.mean(), rel=1e-12, abs=1e-12)
             assert detector.variance == pytest.approx(window.var(), rel=1e-9, abs=1e-12)
-            assert sum(len(row) << i for i, row in enumerate(detector._rows)) == detector.width
-            assert all(len(row) <= 5 for row in detector._rows)
+            assert sum(len(row) << i for i, row in enumerate(detector._hist.rows)) == detector.width
+            assert all(len(row) <= 5 for row in detector._hist.rows)
 
 
 def test_no_split_passes_the_test_after_an_update() -> None:
@@ -79,7 +79,7 @@ def test_the_detecting_update_is_the_first_where_a_split_passes() -> None:
     for t, x in enumerate(xs.tolist()):
         width_before = detector.width
         shadow = ADWIN.from_state(detector.to_state())
-        shadow._insert(x)  # the window after the insert, before the test
+        shadow._hist.insert(x)  # the window after the insert, before the test
         window = xs[t + 1 - shadow.width : t + 1]
         expected = any(passes(window, n0) for n0 in splits(shadow))
         assert detector.update(x).drift_detected == expected, t
@@ -127,6 +127,13 @@ def test_memory_grows_logarithmically() -> None:
     per_decade = [counts[10_000] - counts[1_000], counts[100_000] - counts[10_000]]
     assert all(d <= 5 * math.log2(10) + 5 for d in per_decade)
     assert counts[400_000] < 100
+
+
+def test_min_effect_ignores_a_significant_but_negligible_shift() -> None:
+    r = np.random.default_rng(7)
+    xs = np.concatenate([r.normal(0.0, 1.0, 100_000), r.normal(0.07, 1.0, 100_000)])
+    assert ADWIN(min_effect=0.0).update_many(xs).tolist()
+    assert ADWIN().update_many(xs).tolist() == []
 
 
 def test_clock_tests_every_clock_values() -> None:

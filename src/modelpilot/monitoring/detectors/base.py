@@ -20,12 +20,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from modelpilot.errors import ConflictError, InvalidInputError
+from modelpilot.monitoring.detectors._checks import DIRECTIONS, Direction, bad_state
 
 __all__ = [
     "DETECTORS",
@@ -33,15 +34,9 @@ __all__ = [
     "BaseDetector",
     "Detector",
     "Direction",
-    "check_direction",
-    "check_int",
-    "check_real",
     "make_detector",
     "register_detector",
 ]
-
-Direction = Literal["up", "down", "both"]
-DIRECTIONS: tuple[Direction, ...] = ("up", "down", "both")
 STATE_VERSION = 1
 SMALL_BATCH = 16
 
@@ -121,64 +116,6 @@ def make_detector(name: str, /, **params: Any) -> Detector:
             hint=f"its parameters are: {', '.join(p.name for p in known)}",
         )
     return cls(**params)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# checks shared by the detectors
-
-
-def check_real(
-    owner: str,
-    param: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """``value`` as a finite float within the given bounds, or an InvalidInputError naming the parameter."""
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
-    span = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
-    if ok and math.isfinite(v):
-        below = low is not None and (v < low or (low_open and v == low))
-        above = high is not None and (v > high or (high_open and v == high))
-        if not below and not above:
-            return v
-    raise InvalidInputError(
-        f"{owner}: {param}={value!r} is out of range; it must be a number in {span}",
-        hint=f"pass {param} as a number in {span}",
-    )
-
-
-def check_int(owner: str, param: str, value: Any, *, low: int) -> int:
-    """``value`` as an int ≥ ``low``, or an InvalidInputError naming the parameter."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low:
-        return int(value)
-    raise InvalidInputError(
-        f"{owner}: {param}={value!r} is out of range; it must be a whole number ≥ {low}",
-        hint=f"pass {param} as an int ≥ {low}",
-    )
-
-
-def check_direction(owner: str, value: Any) -> Direction:
-    """``value`` as one of ``up``, ``down``, ``both``."""
-    for d in DIRECTIONS:
-        if value == d:
-            return d
-    raise InvalidInputError(
-        f"{owner}: direction={value!r} is not one of {', '.join(DIRECTIONS)}",
-        hint="'up' watches for a rise (error rate, latency), 'down' for a fall, 'both' for either",
-    )
-
-
-def _bad_state(owner: str, why: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"{owner}: the state to restore is malformed ({why})", hint="pass a dict made by to_state()"
-    )
 
 
 class BaseDetector(ABC):
@@ -288,23 +225,23 @@ class BaseDetector(ABC):
         owner = cls.__name__
         if not isinstance(state, Mapping) or state.get("detector") != cls.name:
             got = state.get("detector") if isinstance(state, Mapping) else type(state).__name__
-            raise _bad_state(owner, f"it is for detector {got!r}, not {cls.name!r}")
+            raise bad_state(owner, f"it is for detector {got!r}, not {cls.name!r}")
         if state.get("version") != STATE_VERSION:
-            raise _bad_state(owner, f"version {state.get('version')!r} is not {STATE_VERSION}")
+            raise bad_state(owner, f"version {state.get('version')!r} is not {STATE_VERSION}")
         params, body = state.get("params"), state.get("state")
         if not isinstance(params, Mapping) or not isinstance(body, Mapping):
-            raise _bad_state(owner, "'params' and 'state' must be objects")
+            raise bad_state(owner, "'params' and 'state' must be objects")
         try:
             detector = cls(**params)
         except TypeError as exc:
-            raise _bad_state(owner, str(exc)) from None
+            raise bad_state(owner, str(exc)) from None
         try:
             n_seen, n_det, flag = body["n_seen"], body["n_detections"], body["drift_detected"]
             if not (_is_count(n_seen) and _is_count(n_det) and isinstance(flag, bool)):
                 raise TypeError("counters must be non-negative ints and drift_detected a bool")
             detector._load_state(body)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise _bad_state(owner, str(exc) or type(exc).__name__) from None
+            raise bad_state(owner, str(exc) or type(exc).__name__) from None
         detector._n_seen, detector._n_detections, detector._drift_detected = n_seen, n_det, flag
         return detector
 

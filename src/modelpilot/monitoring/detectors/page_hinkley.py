@@ -21,15 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from modelpilot.monitoring.detectors._checks import check_direction, check_int, check_real
 from modelpilot.monitoring.detectors._moments import TWO_THIRDS, Moments, finite, running_sum
-from modelpilot.monitoring.detectors.base import (
-    BaseDetector,
-    Direction,
-    check_direction,
-    check_int,
-    check_real,
-    register_detector,
-)
+from modelpilot.monitoring.detectors.base import BaseDetector, Direction, register_detector
 
 __all__ = ["PageHinkley"]
 
