@@ -16,10 +16,12 @@ from starlette.testclient import TestClient
 
 from modelpilot.cli.app import main
 from modelpilot.config import load_settings
+from modelpilot.errors import InvalidInputError
 from modelpilot.events.cloudevents import (
     KSERVE_REQUEST,
     KSERVE_RESPONSE,
     CloudEvent,
+    KServePairs,
     from_cloudevent,
     parse_http,
     to_cloudevent,
@@ -167,3 +169,58 @@ def test_modelpilot_events_round_trip_as_cloudevents() -> None:
     assert isinstance(label, LabelEvent) and label.label == [1, 0]
     with pytest.raises(Exception, match="request_id and label"):
         from_cloudevent(CloudEvent({"id": "x", "type": "io.modelpilot.label"}, {"request_id": "x"}))
+
+
+def test_kserve_pairs_are_bounded_and_all_or_nothing() -> None:
+    now = [0.0]
+    pairs = KServePairs(lambda model: ["x"], max_pending=100, max_pending_bytes=1000, ttl_s=60, clock=lambda: now[0])
+    req = {"type": KSERVE_REQUEST, "inferenceservicename": "m"}
+    for i in range(10):  # 10 requests of 300 bytes never answered: only 3 fit in 1000 bytes
+        assert pairs.add(CloudEvent({**req, "id": f"r{i}"}, {"instances": [{"x": 1}]}, 300)) is None
+    assert pairs.pending == 3 and pairs.dropped == 7
+    now[0] = 61.0  # they also expire
+    pairs.add(CloudEvent({**req, "id": "late"}, {"instances": [{"x": 1}]}, 10))
+    assert pairs.pending == 1
+    good = CloudEvent({"id": "late", "type": KSERVE_RESPONSE}, {"predictions": [1]})
+    bad = CloudEvent({"id": "other", "type": KSERVE_RESPONSE}, {"predictions": [[]]})
+    with pytest.raises(InvalidInputError, match="event other: malformed payload"):
+        pairs.add_all([good, CloudEvent({**req, "id": "other"}, {"instances": [{"x": 1}]}), bad])
+    assert pairs.pending == 1  # nothing of the refused request changed what was waiting
+    (ev,) = pairs.add_all([good])
+    assert ev.request_id == "late" and pairs.pending == 0
+
+
+@pytest.mark.parametrize(
+    ("request_data", "response_data", "version"),
+    [
+        ({"inputs": [{"name": "x", "shape": 5, "data": [1]}]}, {"predictions": [1]}, None),
+        ({"inputs": [{"name": "x", "shape": [2, 2], "data": [1, 2, 3]}]}, {"predictions": [1, 2]}, None),
+        ({"instances": [{"x": 1}]}, {"predictions": [[]]}, None),
+        ({"instances": [{"x": 1}]}, {"predictions": [[1], [1, 2]]}, None),
+        ({"instances": [{"x": 1}]}, {"predictions": [1]}, "3a"),
+        ({"instances": [{"x": 1}]}, {"predictions": [1]}, "99999999999999999999999"),
+    ],
+)
+def test_malformed_kserve_payloads_are_a_clear_422_not_a_500(
+    home: Path, request_data: object, response_data: object, version: str | None
+) -> None:
+    settings = load_settings(home=home, actor="tester")
+    with TestClient(create_app(settings)) as client:
+        base = {"ce-id": "bad", "ce-inferenceservicename": "credit", "content-type": "application/json"}
+        if version is not None:
+            base["ce-modelversion"] = version
+        r1 = client.post("/v1/events", content=orjson.dumps(request_data), headers={**base, "ce-type": KSERVE_REQUEST})
+        r2 = client.post(
+            "/v1/events", content=orjson.dumps(response_data), headers={**base, "ce-type": KSERVE_RESPONSE}
+        )
+        assert {r1.status_code, r2.status_code} <= {202, 422}, (r1.text, r2.text)
+        assert 422 in (r1.status_code, r2.status_code) and "error" in (
+            r2.json() if r2.status_code == 422 else r1.json()
+        )
+
+
+def test_an_inference_event_without_a_time_gets_the_time_it_arrived() -> None:
+    ev = InferenceEvent.from_dict({"request_id": "r", "model": "m", "version": 1, "features": {"x": [1]}})
+    assert abs(ev.time - __import__("time").time()) < 60
+    with pytest.raises(InvalidInputError, match="finite"):
+        InferenceEvent.from_dict({"request_id": "r", "model": "m", "version": 1, "time": "nan"})

@@ -44,7 +44,10 @@ def monitor(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = resolve_settings(ctx)
     svc = MonitorService(registry(ctx), settings.monitor, name=name or f"monitor:{events.resolve()}")
-    svc.restore()
+    try:
+        svc.restore()
+    except Exception as exc:  # a snapshot this build cannot read: start afresh rather than not at all
+        log.warning("monitor: the saved snapshot could not be restored (%s); starting from the file's start", exc)
     offset = int(svc.position.get("offset", 0)) if svc.position.get("path") == str(events.resolve()) else 0
     if offset > events.stat().st_size:  # the file was replaced: start over
         offset = 0

@@ -64,6 +64,7 @@ class CloudEvent:
 
     attributes: Mapping[str, Any]
     data: Any
+    size: int = 0  # bytes it took on the wire (bounds what waiting halves may hold)
 
     @property
     def id(self) -> str:
@@ -99,16 +100,21 @@ def parse_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
     if ctype == "application/cloudevents-batch+json":
         if not isinstance(doc, list):
             raise _bad("body: a batch must be a JSON list of CloudEvents", "send [{...}, {...}]")
-        return [_structured(item, f"[{i}]") for i, item in enumerate(doc)]
+        each = len(body) // max(len(doc), 1)
+        return [_sized(_structured(item, f"[{i}]"), each) for i, item in enumerate(doc)]
     if ctype == "application/cloudevents+json":
-        return [_structured(doc, "body")]
+        return [_sized(_structured(doc, "body"), len(body))]
     attrs = {k[3:]: v for k, v in lower.items() if k.startswith("ce-")}
     if not attrs.get("id") or not attrs.get("type"):
         raise _bad(
             "headers: ce-id and ce-type are required for a binary-mode CloudEvent",
             "send ce-id, ce-type, ce-source, ce-specversion headers (as KServe's logger does), or a structured event",
         )
-    return [CloudEvent(attrs, doc)]
+    return [CloudEvent(attrs, doc, len(body))]
+
+
+def _sized(ce: CloudEvent, size: int) -> CloudEvent:
+    return CloudEvent(ce.attributes, ce.data, size)
 
 
 def _time_of(ce: CloudEvent) -> float:
@@ -147,6 +153,8 @@ def _request_features(data: Any, names: list[str] | None, where: str) -> dict[st
             values = np.asarray(t["data"]).reshape(-1) if not isinstance(t["data"], list) else t["data"]
             flat = list(np.asarray(values, dtype=object).reshape(-1))
             shape = t.get("shape") or [len(flat)]
+            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise _bad(f"{where}.inputs.shape: expected a list of sizes", "e.g. [2, 3]")
             if len(shape) == 2 and shape[1] > 1 and names and shape[1] == len(names):
                 matrix = np.asarray(flat, dtype=object).reshape(shape)
                 out.update({n: _column(list(matrix[:, j])) for j, n in enumerate(names)})
@@ -171,16 +179,19 @@ def _response_outputs(data: Any, where: str) -> tuple[npt.NDArray[Any], npt.NDAr
 
 
 class KServePairs:
-    """Joins KServe request and response events by id into inference events (bounded: oldest halves dropped).
+    """Joins KServe request and response events by id into inference events, in bounded memory.
 
     Parameters
     ----------
     feature_names
         The signature's feature names of a model (for positional ``instances``), or ``None`` when unknown.
-    max_pending
-        Halves waiting for their other half; beyond it the oldest is dropped and counted in ``dropped``.
+    max_pending, max_pending_bytes, ttl_s
+        Halves waiting for their other half: at most this many, holding at most this many bytes, for at most this
+        long; beyond any bound the oldest are dropped and counted in ``dropped``.
     version_of
         The version an event of a model is attributed to (default 1); an ``modelversion`` extension wins.
+    clock
+        Seconds (for the waiting time).
     """
 
     def __init__(
@@ -188,41 +199,84 @@ class KServePairs:
         feature_names: Callable[[str], list[str] | None],
         *,
         max_pending: int = 10_000,
+        max_pending_bytes: int = 64 * 1024 * 1024,
+        ttl_s: float = 300.0,
         version_of: Callable[[str], int] = lambda model: 1,
+        clock: Callable[[], float] = _time.monotonic,
     ) -> None:
         self.feature_names = feature_names
         self.version_of = version_of
         self.max_pending = max_pending
-        self._pending: OrderedDict[str, CloudEvent] = OrderedDict()
+        self.max_pending_bytes = max_pending_bytes
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._pending: OrderedDict[str, tuple[CloudEvent, float]] = OrderedDict()
+        self._bytes = 0
         self.dropped = 0
 
+    def add_all(self, events: list[CloudEvent]) -> list[InferenceEvent]:
+        """Pair every event of one request, or none: when one fails to decode, nothing changes and it raises."""
+        saved, saved_bytes, saved_dropped = OrderedDict(self._pending), self._bytes, self.dropped
+        try:
+            return [ev for ev in (self.add(ce) for ce in events) if ev is not None]
+        except Exception:
+            self._pending, self._bytes, self.dropped = saved, saved_bytes, saved_dropped
+            raise
+
+    def _evict(self, now: float) -> None:
+        while self._pending:
+            _, (oldest, since) = next(iter(self._pending.items()))
+            over = len(self._pending) > self.max_pending or self._bytes > self.max_pending_bytes
+            if not over and now - since < self.ttl_s:
+                return
+            self._pending.popitem(last=False)
+            self._bytes -= oldest.size
+            self.dropped += 1
+
     def add(self, ce: CloudEvent) -> InferenceEvent | None:
-        """Hold one half; return the inference event when both halves are here."""
-        other = self._pending.pop(ce.id, None)
-        if other is None or other.type == ce.type:
-            self._pending[ce.id] = ce
-            if len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
-                self.dropped += 1
+        """Hold one half; return the inference event when both halves are here (nothing changes if it raises)."""
+        now = self.clock()
+        held = self._pending.get(ce.id)
+        if held is None or held[0].type == ce.type:
+            if held is not None:
+                self._bytes -= held[0].size
+            self._pending[ce.id] = (ce, now)
+            self._pending.move_to_end(ce.id)
+            self._bytes += ce.size
+            self._evict(now)
             return None
+        other = held[0]
         request, response = (ce, other) if ce.type == KSERVE_REQUEST else (other, ce)
+        event = self._decode(ce.id, request, response)
+        del self._pending[ce.id]
+        self._bytes -= other.size
+        return event
+
+    def _decode(self, ident: str, request: CloudEvent, response: CloudEvent) -> InferenceEvent:
         model = str(request.attributes.get("inferenceservicename") or response.attributes.get("inferenceservicename"))
         if not model or model == "None":
             raise _bad("inferenceservicename: missing", "send the ce-inferenceservicename extension")
-        features = _request_features(request.data, self.feature_names(model), f"event {ce.id} request")
-        prediction, proba = _response_outputs(response.data, f"event {ce.id} response")
+        try:
+            features = _request_features(request.data, self.feature_names(model), f"event {ident} request")
+            prediction, proba = _response_outputs(response.data, f"event {ident} response")
+        except (TypeError, ValueError, IndexError) as exc:
+            raise _bad(
+                f"event {ident}: malformed payload ({exc})", "send the model's own request and response"
+            ) from None
         rows = len(prediction)
         if any(len(v) != rows for v in features.values()):
-            raise _bad(f"event {ce.id}: {rows} predictions for requests of other lengths", "pair the right events")
+            raise _bad(f"event {ident}: {rows} predictions for requests of other lengths", "pair the right events")
         declared = str(request.attributes.get("modelversion", ""))
-        version = int(declared) if declared.isdigit() else self.version_of(model)
+        if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 9):
+            raise _bad(
+                f"event {ident}: modelversion {declared[:20]!r} is not a version number", "e.g. ce-modelversion: 3"
+            )
+        version = int(declared) if declared else self.version_of(model)
         return InferenceEvent(
-            request_id=ce.id,
+            request_id=ident,
             time=_time_of(request),
             model=model,
-            version=int(version)
-            if isinstance(version, str | int) and str(version).isdigit()
-            else self.version_of(model),
+            version=version,
             variant="stable",
             features=features,
             prediction=prediction,

@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -122,11 +124,13 @@ class InferenceEvent:
             raise InvalidInputError(f"inference event.variant: {variant!r}", hint="stable, canary, shadow or fallback")
         try:
             version = int(data["version"])
-            time = float(data.get("time") or 0.0)
+            time = float(data["time"]) if data.get("time") is not None else _time.time()
             latency = float(data.get("latency_s") or 0.0)
             status = int(data.get("status", 200))
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"inference event: {exc}", hint="version and status are integers") from None
+        if not math.isfinite(time) or not math.isfinite(latency):
+            raise InvalidInputError("inference event.time/latency_s: not a finite number", hint="seconds")
         proba = data.get("probabilities")
         return cls(
             request_id=str(data["request_id"]),

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelpilot.errors import InvalidInputError
 from modelpilot.events.model import InferenceEvent, LabelEvent
 from modelpilot.monitoring.changes import DEFAULT_DETECTORS, ChangeWatch
 from modelpilot.monitoring.columns import as_text
@@ -127,7 +128,8 @@ class Monitor:
 
     def _reset(self) -> None:
         self.streams: dict[StreamKey, _Stream] = {}
-        self._baselines: dict[tuple[str, int], Baseline | None] = {}
+        self._baselines: dict[tuple[str, int], Baseline] = {}
+        self._missing: dict[tuple[str, int], float] = {}  # versions without a profile, when last looked up
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.counters: Counter[str] = Counter()
         self.unprofiled: Counter[str] = Counter()
@@ -135,9 +137,18 @@ class Monitor:
     # ----------------------------------------------------------------------------------------------- streams
     def _baseline(self, model: str, version: int) -> Baseline | None:
         key = (model, version)
-        if key not in self._baselines:
-            profile = self.profiles(model, version)
-            self._baselines[key] = Baseline(profile) if profile is not None else None
+        found = self._baselines.get(key)
+        if found is not None:
+            return found
+        if self._missing.get(key, -1e300) > self.clock() - 30.0:  # looked up less than 30 s ago: still none
+            return None
+        profile = self.profiles(model, version)
+        if profile is None:
+            if len(self._missing) >= 10_000:
+                self._missing.clear()
+            self._missing[key] = self.clock()
+            return None
+        self._baselines[key] = Baseline(profile)
         return self._baselines[key]
 
     def stream(self, key: StreamKey) -> _Stream | None:
@@ -175,7 +186,8 @@ class Monitor:
             return []
         stream = self.stream((ev.model, ev.version, ev.variant))
         if stream is None:
-            self.unprofiled[f"{ev.model} v{ev.version}"] += 1
+            name = f"{ev.model} v{ev.version}"
+            self.unprofiled[name if name in self.unprofiled or len(self.unprofiled) < 100 else "other"] += 1
             self.counters["unprofiled"] += 1
             return []
         stream.changes.event(error=ev.status != 200, latency_s=ev.latency_s)
@@ -268,14 +280,19 @@ class Monitor:
         for ident in state.get("seen", []):
             self._seen[(str(ident[0]), str(ident[1]), str(ident[2]))] = None
         for s in state.get("streams", []):
-            stream = self.stream((str(s["model"]), int(s["version"]), str(s["variant"])))
+            key = (str(s["model"]), int(s["version"]), str(s["variant"]))
+            stream = self.stream(key)
             if stream is None:
                 self.counters["restore_dropped"] += 1
                 continue
-            stream.windower.current = Sketch.from_state(stream.baseline.layout, s["window"])
-            stream.windower.closed = int(s["closed"])
-            stream.judge.restore(s["judge"])
-            if "changes" in s:
-                stream.changes = ChangeWatch.from_state(s["changes"])
-            stream.unknown = Counter(s.get("unknown", {}))
+            try:
+                stream.windower.current = Sketch.from_state(stream.baseline.layout, s["window"])
+                stream.windower.closed = int(s["closed"])
+                stream.judge.restore(s["judge"])
+                if "changes" in s:
+                    stream.changes = ChangeWatch.from_state(s["changes"])
+                stream.unknown = Counter(s.get("unknown", {}))
+            except (InvalidInputError, KeyError, TypeError, ValueError):  # e.g. the profile was rebuilt since
+                del self.streams[key]
+                self.counters["restore_dropped"] += 1
         return self

@@ -187,7 +187,7 @@ class ProfileStore:
         """The profile of a version, built now if it has reference data but no profile yet (``None`` if it has
         no reference data, or the model or version is unknown)."""
         key = (name, version)
-        if key in self._cache:
+        if self._cache.get(key) is not None:
             return self._cache[key]
         try:
             profile = self.stored(name, version)
@@ -195,5 +195,6 @@ class ProfileStore:
                 profile = self.build(name, version)
         except NotFoundError:
             profile = None
-        self._cache[key] = profile
+        if profile is not None:  # only found profiles are kept: a version may get one later
+            self._cache[key] = profile
         return profile

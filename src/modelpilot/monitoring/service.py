@@ -79,7 +79,7 @@ class MonitorService:
         self.label_windows: dict[StreamKey, LabelWindow] = {}
         self._label_index: dict[StreamKey, int] = {}
         self._joined_seen = dict(self.joiner.stats)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held while results are recorded too: they leave in order
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.position: dict[str, Any] = {}  # where the event source stands (saved and restored with the windows)
@@ -103,7 +103,7 @@ class MonitorService:
                     m.MONITOR_EVENTS.labels(outcome="rejected").inc()
                     log.exception("monitor: event %s could not be taken", getattr(ev, "request_id", "?"))
             self._label_metrics()
-        self._emit(out)
+            self._emit(out)
         return out
 
     def _one(self, ev: Event) -> list[WindowResult]:
@@ -195,7 +195,7 @@ class MonitorService:
                     out.extend(self._close_labels(key))
             self.joiner.expire(t)
             self._label_metrics()
-        self._emit(out)
+            self._emit(out)
         return out
 
     def flush(self) -> list[WindowResult]:
@@ -204,7 +204,7 @@ class MonitorService:
             out = self.monitor.flush()
             for key in list(self.label_windows):
                 out.extend(self._close_labels(key))
-        self._emit(out)
+            self._emit(out)
         return out
 
     # ----------------------------------------------------------------------------------------------- output
@@ -292,8 +292,11 @@ class MonitorService:
         if state is None:
             return False
         with self._lock:
-            self.monitor.restore(state["monitor"])
-            self.joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock)
+            monitor = Monitor(
+                self.profiles.get, policy=self.policy, policies=self.monitor.policies, clock=self.clock
+            ).restore(state["monitor"])
+            joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock)
+            self.monitor, self.joiner = monitor, joiner  # both loaded: swap them in
             self._joined_seen = dict(self.joiner.stats)
             for item in state.get("labels", []):
                 key: StreamKey = (str(item["model"]), int(item["version"]), str(item["variant"]))

@@ -9,7 +9,6 @@ the version the model's ``production`` alias points at, or else its latest versi
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -39,12 +38,18 @@ def _pairs(ctx: ServerContext) -> KServePairs:
     if pairs is None:
         registry = ctx.registry
 
-        @lru_cache(maxsize=256)
+        known: dict[str, tuple[str, ...]] = {}
+
         def names(model: str) -> tuple[str, ...] | None:
-            try:
-                return tuple(registry.versions(model)[-1].signature.names)
-            except NotFoundError:
-                return None
+            if model not in known:  # registered models only: an unknown name is looked up again next time
+                try:
+                    found = tuple(registry.versions(model)[-1].signature.names)
+                except NotFoundError:
+                    return None
+                if len(known) < 1024:
+                    known[model] = found
+                return found
+            return known[model]
 
         def version_of(model: str) -> int:
             try:
@@ -81,11 +86,10 @@ async def events(request: Request) -> Response:
         received = parse_http(dict(request.headers), body)
         out: list[Event] = []
         pairs = _pairs(ctx)
+        kserve = []
         for ce in received:  # decode everything first: a bad event refuses the request, nothing half-accepted
             if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
-                ev = pairs.add(ce)
-                if ev is not None:
-                    out.append(ev)
+                kserve.append(ce)
             elif ce.type in (MODELPILOT_INFERENCE, MODELPILOT_LABEL):
                 out.append(from_cloudevent(ce))
             else:
@@ -93,6 +97,7 @@ async def events(request: Request) -> Response:
                     f"event {ce.id}: type {ce.type!r} is not understood",
                     hint=f"send {KSERVE_REQUEST}/{KSERVE_RESPONSE} (KServe's logger) or {MODELPILOT_INFERENCE}",
                 )
+        out.extend(pairs.add_all(kserve))  # all pair, or none changes
         accepted = sum(bool(ctx.bus.publish(ev)) for ev in out)
         payload: dict[str, Any] = {
             "received": len(received),
