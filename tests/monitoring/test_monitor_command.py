@@ -79,3 +79,25 @@ def test_follow_mode_saves_its_place_and_open_window_on_sigterm(
     assert state is not None and state["position"]["offset"] == path.stat().st_size
     (stream,) = state["monitor"]["streams"]
     assert stream["window"]["rows"] == 500
+
+
+def test_a_rotated_file_is_read_from_its_start(
+    registry: Registry,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    events, _ = _traffic(registry)
+    path = tmp_path / "events.jsonl"
+    sink = JsonlSink(path)
+    sink(events[:40])
+    sink.close()
+    home = ["--home", str(tmp_path / "home")]
+    assert main([*home, "monitor", "--events", str(path)]) == 0
+    rotated = tmp_path / "events.new"
+    sink = JsonlSink(rotated)
+    sink(events[40:100])  # the new file is already longer than the old offset
+    sink.close()
+    rotated.replace(path)
+    capsys.readouterr()
+    assert main([*home, "monitor", "--events", str(path)]) == 0
+    assert "60 events" in capsys.readouterr().err

@@ -48,8 +48,10 @@ def monitor(
         svc.restore()
     except Exception as exc:  # a snapshot this build cannot read: start afresh rather than not at all
         log.warning("monitor: the saved snapshot could not be restored (%s); starting from the file's start", exc)
-    offset = int(svc.position.get("offset", 0)) if svc.position.get("path") == str(events.resolve()) else 0
-    if offset > events.stat().st_size:  # the file was replaced: start over
+    stat = events.stat()
+    same_file = svc.position.get("path") == str(events.resolve()) and svc.position.get("inode") == stat.st_ino
+    offset = int(svc.position.get("offset", 0)) if same_file else 0
+    if offset > stat.st_size:  # truncated in place: start over
         offset = 0
     stop = threading.Event()
 
@@ -67,7 +69,7 @@ def monitor(
             bad_lines += len(bad)
             windows += len(svc.handle(batch))
             taken += len(batch)
-            svc.position = {"path": str(events.resolve()), "offset": offset}
+            svc.position = {"path": str(events.resolve()), "inode": stat.st_ino, "offset": offset}
             if batch:
                 continue
             if not follow:
