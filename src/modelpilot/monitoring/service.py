@@ -130,12 +130,11 @@ class MonitorService:
             key: StreamKey = (j.model, j.version, j.variant)
             lw = self.label_windows.get(key)
             if lw is None:
-                profile = self.profiles.get(j.model, j.version)
-                if profile is None:
+                found = self.monitor.stream(key)  # no profile (cached for a while by the monitor): not measured
+                if found is None:
                     continue
-                stream = self.monitor.stream(key)
-                estimator = stream.baseline.layout.estimator if stream is not None else None
-                lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=estimator)
+                profile = found.baseline.profile
+                lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=found.baseline.layout.estimator)
                 self.label_windows[key] = lw
             lw.add(j)
             stream = self.monitor.stream(key)
