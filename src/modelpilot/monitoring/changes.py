@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,11 +56,16 @@ class ChangeWatch:
         if len(hits):
             self._fired[signal] = self._fired.get(signal, 0) + len(hits)
 
+    def _one(self, signal: str, value: float) -> None:
+        detector = self.detectors.get(signal)
+        if detector is not None and math.isfinite(value) and detector.update(value).drift_detected:
+            self._fired[signal] = self._fired.get(signal, 0) + 1
+
     def event(self, *, error: bool, latency_s: float | None) -> ChangeWatch:
         """One inference event: whether it failed, and how long it took."""
-        self._feed("error_rate", np.array([1.0 if error else 0.0]))
+        self._one("error_rate", 1.0 if error else 0.0)
         if latency_s is not None:
-            self._feed("latency", np.array([float(latency_s)]))
+            self._one("latency", float(latency_s))
         return self
 
     def labelled(self, wrong: npt.NDArray[np.bool_]) -> ChangeWatch:

@@ -51,7 +51,20 @@ def _pairs(ctx: ServerContext) -> KServePairs:
                 return found
             return known[model]
 
-        def version_of(model: str) -> int:
+        versions: dict[str, tuple[float, int]] = {}
+
+        def version_of(model: str) -> int:  # looked up once every few seconds, not on every event pair
+            now = time.monotonic()
+            held = versions.get(model)
+            if held is not None and now - held[0] < 5.0:
+                return held[1]
+            found = lookup(model)
+            if len(versions) >= 1024:
+                versions.clear()
+            versions[model] = (now, found)
+            return found
+
+        def lookup(model: str) -> int:
             try:
                 return registry.resolve(model, registry.production_alias).version
             except NotFoundError:
