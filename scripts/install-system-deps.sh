@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system components the integration tests start (DESIGN §4), when they are missing and we can.
-# Debian packages: postgresql, curl (the documented examples are run by a test); later issues add prometheus,
-# chromium, ... Runs `apt-get update` at most once.
+# Debian packages: postgresql, curl (the documented examples are run by a test), prometheus (promtool and the server
+# for the SLO rules); later issues add chromium. Runs `apt-get update` at most once.
 set -euo pipefail
 
 missing=()
 have_pg() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null; }
 have_pg || missing+=(postgresql)
 command -v curl >/dev/null || missing+=(curl)
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system components: all present"
@@ -22,3 +23,7 @@ echo "installing system components: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian's prometheus package starts a service where an init system runs; the tests start their own servers.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi

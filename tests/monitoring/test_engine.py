@@ -3,6 +3,7 @@ restarts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 
 from modelpilot.events import InferenceEvent, LabelEvent
-from modelpilot.monitoring.engine import Monitor
+from modelpilot.monitoring.engine import Monitor, event_columns
 from modelpilot.monitoring.profile import ReferenceProfile, build_profile
 from modelpilot.monitoring.results import WindowResult
+from modelpilot.monitoring.sketch import Sketch
 from modelpilot.monitoring.windows import WindowPolicy
 
 FEATURES = [f"f{i}" for i in range(8)]
@@ -289,3 +291,24 @@ def test_a_column_hovering_between_warning_and_critical_does_not_make_the_alarm_
         result = judge.window(sketch, model="m", version=1, variant="stable", index=i)
         transitions += [(a.transition, a.severity) for a in result.alarms if a.kind == "drift"]
     assert transitions[-1] == ("resolved", None)
+
+
+def test_a_traffic_window_carries_its_rows_with_a_quality_violation() -> None:
+    prof = _profile()
+    mon = _monitor(prof)
+    layout = mon.stream(("credit", 1, "stable")).baseline.layout  # type: ignore[union-attr]
+    events = []
+    for ev in _events(np.random.default_rng(5), 20):  # one window of 1000 rows
+        feats = dict(ev.features)
+        feats["f0"] = feats["f0"].copy()
+        feats["f0"][:5] = np.nan  # rows 0-4 missing
+        feats["plan"] = feats["plan"].copy()
+        feats["plan"][3:8] = "gold"  # rows 3-7 a category the reference never saw
+        events.append(dataclasses.replace(ev, features=feats))
+    want = Sketch(layout)
+    for ev in events:
+        want.update(event_columns(prof, ev), rows=ev.rows)
+    (result,) = mon.process(events)
+    assert result.kind == "traffic" and result.rows == 1000
+    assert result.flagged_rows == want.flagged_rows >= 20 * 8  # the injected rows, and any out-of-range tail
+    assert result.flagged_rows < 1000

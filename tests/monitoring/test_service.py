@@ -23,6 +23,7 @@ from modelpilot.registry import Registry
 from modelpilot.serving.app import create_app
 from modelpilot.serving.plan import TrafficPlan
 from modelpilot.serving.traffic import TrafficPlans
+from modelpilot.telemetry import metrics
 from modelpilot.telemetry.metrics import exposition
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
@@ -171,3 +172,59 @@ def test_alarms_go_on_the_bus_for_the_controller(registry: Registry, tmp_path: P
     alarms = [e for e in seen if isinstance(e, AlarmEvent)]
     assert [(a.alarm["kind"], a.alarm["transition"], a.alarm["window"]) for a in alarms][:1] == [("drift", "raised", 1)]
     assert alarms[0].request_id == "alarm/credit/1/stable/drift/1"
+
+
+def _total(name: str, **match: str) -> float:
+    return sum(
+        v for n, labels, v in metrics.samples() if n == name and all(labels.get(k) == x for k, x in match.items())
+    )
+
+
+def test_the_counters_slos_read_follow_windows_rows_alarms_and_labels(registry: Registry) -> None:
+    events, labels = _traffic(registry)
+    names = (
+        "modelpilot_monitor_windows_total",
+        "modelpilot_monitor_rows_total",
+        "modelpilot_monitor_flagged_rows_total",
+        "modelpilot_window_performance_ratio_count",
+    )
+    before = {n: _total(n, model="credit") for n in names}
+    drift_before = _total("modelpilot_monitor_alarm_windows_total", model="credit", kind="drift")
+    joined_before = _total("modelpilot_label_outcomes_total", model="credit", outcome="joined")
+    svc = MonitorService(registry, MonitorSettings())
+    traffic = svc.handle(events)
+    labelled = svc.handle(labels)
+    delta = {n: _total(n, model="credit") - before[n] for n in names}
+    assert delta["modelpilot_monitor_windows_total"] == 8
+    assert delta["modelpilot_monitor_rows_total"] == sum(r.rows for r in traffic) == 8000
+    assert delta["modelpilot_monitor_flagged_rows_total"] == sum(r.flagged_rows for r in traffic)
+    # one estimated value per traffic window and one realized per label window, for each proportion metric
+    per_window = {
+        m for r in traffic for m, v in (r.estimated or {}).items() if v is not None and m in ("accuracy", "roc_auc")
+    }
+    assert per_window == {"accuracy", "roc_auc"}
+    assert (
+        _total("modelpilot_window_performance_ratio_count", model="credit", metric="accuracy", source="realized") >= 8
+    )
+    assert delta["modelpilot_window_performance_ratio_count"] >= 8 * 2 * 2
+    # the drift alarm is raised at window 6 and still active at window 7: two windows closed in alarm
+    drifted = _total("modelpilot_monitor_alarm_windows_total", model="credit", kind="drift") - drift_before
+    assert drifted == 2 and [r.window for r in traffic if r.drifted][:1] == [5]
+    assert _total("modelpilot_label_outcomes_total", model="credit", outcome="joined") - joined_before == len(labels)
+    assert len(labelled) == 8
+    assert _total("modelpilot_monitor_last_event_timestamp_seconds", model="credit") == max(e.time for e in events)
+
+
+def test_predictions_that_never_get_a_label_count_as_missing_per_model(registry: Registry) -> None:
+    events, _ = _traffic(registry)
+    missing_before = _total("modelpilot_label_outcomes_total", model="credit", outcome="missing", variant="stable")
+    now = [2_000_000.0]
+    svc = MonitorService(registry, MonitorSettings(label_ttl_s=60), clock=lambda: now[0])
+    svc.handle(events[:10])
+    now[0] += 30
+    svc.tick()
+    assert _total("modelpilot_label_outcomes_total", model="credit", outcome="missing") == missing_before
+    now[0] += 31  # past the label TTL: the ten predictions leave unlabelled
+    svc.tick()
+    after = _total("modelpilot_label_outcomes_total", model="credit", outcome="missing", variant="stable")
+    assert after - missing_before == 10

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelpilot.errors import InvalidInputError
-from modelpilot.monitoring.columns import categorical_column, numeric_column, quantile_edges
+from modelpilot.monitoring.columns import Column, NumericColumn, categorical_column, numeric_column, quantile_edges
 from modelpilot.monitoring.sketch import Layout, Sketch
 from modelpilot.monitoring.windows import Windower, WindowPolicy
 
@@ -38,7 +38,7 @@ def _sketch(xs: list[object], cs: list[object]) -> Sketch:
 
 
 def _same(a: Sketch, b: Sketch) -> None:
-    assert a.rows == b.rows and a.events == b.events
+    assert a.rows == b.rows and a.events == b.events and a.flagged_rows == b.flagged_rows
     assert np.array_equal(a.counts, b.counts)
     assert np.array_equal(a.present, b.present)
     assert np.array_equal(a.quality_counts, b.quality_counts)
@@ -100,6 +100,9 @@ def test_state_round_trips_through_json() -> None:
     s = _sketch([0.1, None, 7.0, "x"], ["a", "b", None, "zz"])
     back = Sketch.from_state(LAYOUT, json.loads(json.dumps(s.to_state())))
     _same(back, s)
+    assert back.flagged_rows == s.flagged_rows == 3  # all but the first row
+    old = {k: v for k, v in s.to_state().items() if k != "flagged_rows"}  # saved before rows were flagged
+    assert Sketch.from_state(LAYOUT, old).flagged_rows == 0
     assert back.start == s.start and back.quality("x") == s.quality("x")
     other = Layout([numeric_column("y", "feature", np.arange(5.0))])
     with pytest.raises(InvalidInputError, match="columns differ"):
@@ -129,3 +132,89 @@ def test_count_windows_split_batches_exactly_and_time_windows_close_on_time() ->
     assert [s.rows for s in w.add({"x": RNG.normal(size=1)}, rows=1, time=14.0)] == [4]  # 10 s after it opened
     assert w.tick(now=23.9) == [] and [s.rows for s in w.tick(now=24.0)] == [1]
     assert w.flush() == []
+
+
+# ----------------------------------------------------------------------------------------------- flagged rows
+def _x_bad(v: object, edges: list[float]) -> bool:
+    """Brute force: is a value of the numeric column a violation (missing, wrong type, non-finite, out of range)?"""
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        return True
+    f = float(v)
+    return not np.isfinite(f) or f < edges[0] or f > edges[-1]
+
+
+def _c_bad(v: object, known: list[str] | None) -> bool:
+    """Brute force: is a value of the categorical column a violation (missing, or a category never seen)?"""
+    if v is None or (isinstance(v, float) and v != v):
+        return True
+    return known is not None and str(v) not in known
+
+
+def _brute_flagged(layout: Layout, data: dict[str, list[object]], rows: int) -> int:
+    """Rows with a violation in any column, one row at a time; an absent column flags every row."""
+    if any(c.key not in data for c in layout.columns):
+        return rows
+
+    def bad(col: Column, v: object) -> bool:
+        return _x_bad(v, col.edges) if isinstance(col, NumericColumn) else _c_bad(v, col.known)
+
+    return sum(any(bad(col, data[col.key][r]) for col in layout.columns) for r in range(rows))
+
+
+flag_values = st.one_of(values, st.just(True), st.integers(-5, 5))
+flag_cats = st.one_of(cats, st.just(np.nan), st.just(3))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(flag_values, flag_cats), min_size=0, max_size=40),
+    st.sampled_from([("x", "c"), ("x",), ("c",), ()]),
+)
+def test_flagged_rows_match_a_row_by_row_count(rows: list[tuple[object, object]], sent: tuple[str, ...]) -> None:
+    data = {"x": [r[0] for r in rows], "c": [r[1] for r in rows]}
+    data = {k: v for k, v in data.items() if k in sent}
+    s = Sketch(LAYOUT).update({k: np.array(v, dtype=object) for k, v in data.items()}, rows=len(rows))
+    assert s.flagged_rows == _brute_flagged(LAYOUT, data, len(rows))
+    assert int(s.quality_counts.sum(axis=1).max()) <= s.flagged_rows <= s.rows  # one field per value at most
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_flagged_rows_over_many_columns_match_a_row_by_row_count_and_merge(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    layout = Layout(
+        [
+            *(numeric_column(f"n{j}", "feature", rng.normal(0, 1, 500)) for j in range(3)),
+            categorical_column("k", "feature", rng.choice(list("abcdef"), 500), top_k=3),
+            categorical_column("open", "feature", rng.choice(list("ab"), 500), known_limit=1),  # no known list
+        ]
+    )
+    rows = 300
+    data: dict[str, list[object]] = {}
+    for j in range(3):
+        x = rng.normal(0, 1.3, rows).astype(object)  # tails beyond the reference range
+        for bad, share in ((np.nan, 0.02), (np.inf, 0.01), (None, 0.02), ("text", 0.01)):
+            x[rng.random(rows) < share] = bad
+        data[f"n{j}"] = list(x)
+    k = rng.choice(list("abcdefgz"), rows, p=[0.2, 0.2, 0.2, 0.15, 0.1, 0.1, 0.03, 0.02]).astype(object)
+    k[rng.random(rows) < 0.03] = None
+    data["k"] = list(k)
+    data["open"] = list(rng.choice(["a", "b", "never"], rows).astype(object))
+    arrays = {key: np.array(v, dtype=object) for key, v in data.items()}
+    arrays["n0"] = np.array([np.nan if v is None or isinstance(v, str) else v for v in data["n0"]], dtype=float)
+    data["n0"] = [float(v) for v in arrays["n0"]]  # one column sent as float64 (the numeric fast path)
+    whole = Sketch(layout).update(arrays, rows=rows)
+    want = _brute_flagged(layout, data, rows)
+    assert 0 < want < rows and whole.flagged_rows == want
+    cut = int(rng.integers(1, rows))
+    a = Sketch(layout).update({key: v[:cut] for key, v in arrays.items()}, rows=cut)
+    b = Sketch(layout).update({key: v[cut:] for key, v in arrays.items()}, rows=rows - cut)
+    assert a.merge(b).flagged_rows == want
+    back = Sketch.from_state(layout, json.loads(json.dumps(a.to_state())))
+    assert back.merge(b).flagged_rows == want
+
+
+def test_clean_rows_are_not_flagged_and_absent_columns_flag_every_row() -> None:
+    clean = Sketch(LAYOUT).update({"x": np.array([0.0, 0.5, -0.5]), "c": np.array(["a", "b", "d"])}, rows=3)
+    assert clean.flagged_rows == 0
+    assert Sketch(LAYOUT).update({"x": np.array([0.0, 0.5])}, rows=2).flagged_rows == 2
+    assert Sketch(LAYOUT).update({}, rows=0, errors=1).flagged_rows == 0  # a failed call: no rows

@@ -1,4 +1,4 @@
-"""Start `modelpilot serve` as a real process on a free loopback port, wait until ready, stop it."""
+"""Start `modelpilot serve` (or `up`) as a real process on a free loopback port, wait until ready, stop it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ class ServerProcess:
     """One `modelpilot serve` process."""
 
     def __init__(
-        self, home: Path, *, store: str | None = None, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+        self,
+        home: Path,
+        *,
+        store: str | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        command: str = "serve",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -31,7 +37,7 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "modelpilot", "--home", str(home), "--actor", "server"]
         if store:
             cmd += ["--store", store]
-        cmd += ["serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
+        cmd += [command, "--host", "127.0.0.1", "--port", str(self.port), *args]
         full_env = {**os.environ, "MODELPILOT_SERVING__PLAN_POLL_S": "0.25", **(env or {})}
         self._log_file = self.log.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT, env=full_env)

@@ -20,6 +20,7 @@ from modelpilot.cli.monitor_run import monitor
 from modelpilot.cli.output import err_console
 from modelpilot.cli.registry_cmds import register_commands
 from modelpilot.cli.serve_cmds import serve, up
+from modelpilot.cli.slo_cmds import slo_app
 from modelpilot.cli.token_cmds import token_app
 from modelpilot.cli.traffic_cmds import rollback, traffic_app
 from modelpilot.errors import ModelPilotError
@@ -93,6 +94,7 @@ app.command("drift")(drift)
 app.command("performance")(performance)
 app.command("alarms")(alarms)
 app.command("monitor")(monitor)
+app.add_typer(slo_app, name="slo")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,21 +24,18 @@ PortOpt = Annotated[int | None, typer.Option(help="TCP port (default 8000).")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Server processes (default 1).")]
 
 
-def _with_serving(base: Settings, host: str | None, port: int | None, workers: int | None) -> Settings:
+def _with_serving(
+    base: Settings, host: str | None, port: int | None, workers: int | None, slo_specs: list[Path] | None = None
+) -> Settings:
     serving = base.serving.model_dump()
     for key, value in (("host", host), ("port", port), ("workers", workers)):
         if value is not None:
             serving[key] = value
     data = base.model_dump()
     data["serving"] = serving
-    return load_settings(
-        None,
-        **{k: v for k, v in data.items() if k in ("home", "store", "actor")},
-        serving=serving,
-        registry=data["registry"],
-        auth=data["auth"],
-        events=data["events"],
-    )
+    if slo_specs:
+        data["slo"] = {**data["slo"], "specs": [*data["slo"]["specs"], *slo_specs]}
+    return load_settings(None, **data)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -112,6 +110,13 @@ def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, worker
     _run(_with_serving(resolve_settings(ctx), host, port, workers))
 
 
-def up(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None) -> None:
-    """Run the embedded shape in one process: the server and the monitor (the controller joins when it lands)."""
-    _run(_with_serving(resolve_settings(ctx), host, port, 1), embedded=True)
+SloOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--slo", help="SLO spec file to evaluate in this process (repeatable; adds to slo.specs)."),
+]
+
+
+def up(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, slo: SloOpt = None) -> None:
+    """Run the embedded shape in one process: the server, the monitor and the SLO evaluator (the controller joins
+    when it lands)."""
+    _run(_with_serving(resolve_settings(ctx), host, port, 1, slo), embedded=True)

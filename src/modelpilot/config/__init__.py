@@ -9,6 +9,7 @@ from modelpilot.config.settings import (
     RegistrySettings,
     ServingSettings,
     Settings,
+    SloSettings,
     WindowSettings,
     load_settings,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "RegistrySettings",
     "ServingSettings",
     "Settings",
+    "SloSettings",
     "WindowSettings",
     "load_settings",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "RegistrySettings",
     "ServingSettings",
     "Settings",
+    "SloSettings",
     "WindowSettings",
     "load_settings",
 ]
@@ -133,6 +134,16 @@ class MonitorSettings(BaseModel):
     tick_s: float = Field(1.0, gt=0, description="How often time-based windows are checked.")
 
 
+class SloSettings(BaseModel):
+    """The in-process SLO evaluator (inside `modelpilot up`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specs: list[Path] = Field(default_factory=list, description="SLO spec files to evaluate (see docs/slo.md).")
+    tick_s: float = Field(10.0, gt=0, le=60, description="How often the SLOs are evaluated.")
+    snapshot_s: float = Field(60.0, gt=0, description="How often the budgets' ledgers are saved to the store.")
+
+
 class Settings(BaseSettings):
     """Everything modelpilot reads from its environment."""
 
@@ -155,6 +166,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=lambda: AuthSettings())
     events: EventSettings = Field(default_factory=lambda: EventSettings())
     monitor: MonitorSettings = Field(default_factory=lambda: MonitorSettings())
+    slo: SloSettings = Field(default_factory=lambda: SloSettings())
 
     @field_validator("store")
     @classmethod

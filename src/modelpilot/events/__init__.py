@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelpilot.events.bus import Bus, InProcessBus, Subscriber
-from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, Variant
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent, Variant
 from modelpilot.events.sinks import JsonlSink
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "InferenceEvent",
     "JsonlSink",
     "LabelEvent",
+    "SloAlertEvent",
     "Subscriber",
     "Variant",
 ]

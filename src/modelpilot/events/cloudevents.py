@@ -36,7 +36,7 @@ import numpy.typing as npt
 import orjson
 
 from modelpilot.errors import InvalidInputError
-from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
 
 __all__ = [
     "KSERVE_REQUEST",
@@ -44,6 +44,7 @@ __all__ = [
     "MODELPILOT_ALARM",
     "MODELPILOT_INFERENCE",
     "MODELPILOT_LABEL",
+    "MODELPILOT_SLO_ALERT",
     "CloudEvent",
     "KServePairs",
     "from_cloudevent",
@@ -56,6 +57,7 @@ KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
 MODELPILOT_INFERENCE = "io.modelpilot.inference"
 MODELPILOT_LABEL = "io.modelpilot.label"
 MODELPILOT_ALARM = "io.modelpilot.alarm"
+MODELPILOT_SLO_ALERT = "io.modelpilot.slo_alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +300,8 @@ def to_cloudevent(event: Event, *, source: str = "modelpilot") -> dict[str, Any]
         kind, ident = MODELPILOT_INFERENCE, f"{event.request_id}/{event.variant}"
     elif isinstance(event, LabelEvent):
         kind, ident = MODELPILOT_LABEL, event.request_id
+    elif isinstance(event, SloAlertEvent):
+        kind, ident = MODELPILOT_SLO_ALERT, event.request_id
     else:
         kind, ident = MODELPILOT_ALARM, event.request_id
     return {
@@ -319,4 +323,6 @@ def from_cloudevent(ce: CloudEvent) -> Event:
         return InferenceEvent.from_dict(ce.data)
     if ce.type == MODELPILOT_ALARM:
         return AlarmEvent.from_dict(ce.data)
+    if ce.type == MODELPILOT_SLO_ALERT:
+        return SloAlertEvent.from_dict(ce.data)
     raise _bad(f"event {ce.id}: type {ce.type!r} is not one of modelpilot's", "use io.modelpilot.inference or label")

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from modelpilot.errors import InvalidInputError
 
-__all__ = ["AlarmEvent", "Event", "InferenceEvent", "LabelEvent", "Variant"]
+__all__ = ["AlarmEvent", "Event", "InferenceEvent", "LabelEvent", "SloAlertEvent", "Variant"]
 
 Variant = Literal["stable", "canary", "shadow", "fallback"]
 
@@ -227,4 +227,36 @@ class AlarmEvent:
         return {"kind": self.kind, "alarm": dict(self.alarm), "time": self.time}
 
 
-Event = InferenceEvent | LabelEvent | AlarmEvent
+@dataclass(frozen=True, slots=True)
+class SloAlertEvent:
+    """An SLO burn-rate alert firing or resolving, for the controller.
+
+    The in-process evaluator and the Alertmanager receiver (alerts from Prometheus evaluating the rendered rules)
+    emit the same event. ``alert`` holds at least ``slo`` (the SLO id, ``<model>-<name>``), ``model``,
+    ``severity`` (``page`` or ``ticket``), ``state`` (``firing`` or ``resolved``) and ``source`` (``modelpilot``
+    or ``alertmanager``); the evaluator adds the burn rates and budget it saw.
+    """
+
+    alert: Mapping[str, Any]
+    time: float
+    kind: Literal["slo_alert"] = field(default="slo_alert", init=False)
+
+    @property
+    def request_id(self) -> str:
+        """A stable id for the transition (SLO, severity, state, when it started)."""
+        a = self.alert
+        return f"slo/{a.get('slo')}/{a.get('severity')}/{a.get('state')}/{a.get('since')}"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> SloAlertEvent:
+        """Rebuild from :meth:`to_dict`."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("alert"), Mapping):
+            raise InvalidInputError("slo alert event.alert: expected an object", hint="send the fields of to_dict()")
+        return cls(dict(data["alert"]), float(data.get("time") or 0.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {"kind": self.kind, "alert": dict(self.alert), "time": self.time}
+
+
+Event = InferenceEvent | LabelEvent | AlarmEvent | SloAlertEvent

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 
 from modelpilot.errors import InvalidInputError
-from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
 
 __all__ = ["read_events"]
 
@@ -46,6 +46,8 @@ def read_events(path: Path, offset: int, *, limit: int = 10_000) -> tuple[list[E
                     events.append(LabelEvent.from_dict(doc))
                 elif kind == "alarm":
                     events.append(AlarmEvent.from_dict(doc))
+                elif kind == "slo_alert":
+                    events.append(SloAlertEvent.from_dict(doc))
                 elif kind == "inference":
                     events.append(InferenceEvent.from_dict(doc))
                 else:

@@ -35,6 +35,7 @@ __all__ = [
     "as_float",
     "as_text",
     "categorical_column",
+    "category_lookup",
     "category_slots",
     "numeric_column",
     "numeric_slots",
@@ -217,15 +218,35 @@ def categorical_column(
     )
 
 
-def category_slots(column: CategoricalColumn, text: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], int]:
-    """The slot of each present (non-missing) value, and how many values the reference never saw."""
+def category_lookup(
+    column: CategoricalColumn, text: npt.NDArray[Any]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_] | None]:
+    """The slot of each present (non-missing) value, and which values the reference never saw.
+
+    The mask is ``None`` when no value is unseen (or the reference kept no list of known categories), so a clean
+    batch costs nothing more than its slots.
+
+    Example:
+        >>> col = categorical_column("c", "feature", np.array(["a", "a", "b", "c"]), top_k=1)
+        >>> slots, unseen = category_lookup(col, np.array(["a", "zz", "c"], dtype=object))
+        >>> slots.tolist(), unseen.tolist() if unseen is not None else None
+        ([0, 1, 1], [False, True, False])
+    """
     index = {c: i for i, c in enumerate(column.categories)}
     other = len(column.categories)
-    known = set(column.known) if column.known is not None else None
     uniq, inverse = np.unique(text.astype(str), return_inverse=True)
-    slot_of = np.array([index.get(str(u), other) for u in uniq], dtype=np.intp)
-    unseen = 0
-    if known is not None:
-        per_value = np.bincount(inverse, minlength=len(uniq))
-        unseen = int(sum(int(per_value[i]) for i, u in enumerate(uniq) if str(u) not in known))
+    names = [str(u) for u in uniq]
+    slot_of = np.array([index.get(u, other) for u in names], dtype=np.intp)
+    unseen: npt.NDArray[np.bool_] | None = None
+    if column.known is not None:
+        known = set(column.known)
+        unseen_of = np.array([u not in known for u in names], dtype=np.bool_)
+        if unseen_of.any():
+            unseen = unseen_of[inverse]
     return slot_of[inverse], unseen
+
+
+def category_slots(column: CategoricalColumn, text: npt.NDArray[Any]) -> tuple[npt.NDArray[np.intp], int]:
+    """The slot of each present (non-missing) value, and how many values the reference never saw."""
+    slots, unseen = category_lookup(column, text)
+    return slots, int(np.count_nonzero(unseen)) if unseen is not None else 0

@@ -185,6 +185,7 @@ class Judge:
             mean_latency_s=sketch.mean_latency_s,
             drift=drift,
             quality=quality,
+            flagged_rows=sketch.flagged_rows,
             unknown_columns=dict(unknown_columns or {}),
             estimated=estimated,
             realized=realized,

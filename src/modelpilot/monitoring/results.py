@@ -88,6 +88,10 @@ class WindowResult(BaseModel):
     mean_latency_s: float | None
     drift: list[ColumnResult]
     quality: list[QualityResult]
+    flagged_rows: int = Field(
+        default=0,
+        description="rows with at least one data-quality violation in any column (0 in windows of labels)",
+    )
     unknown_columns: dict[str, int] = Field(default_factory=dict)
     estimated: dict[str, float | None] | None = None
     realized: dict[str, float | None] | None = None

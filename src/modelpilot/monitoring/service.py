@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from modelpilot.config import MonitorSettings
-from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.engine import Monitor, StreamKey
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.labelwindows import LabelWindow
+from modelpilot.monitoring.performance.estimated import PROPORTION_METRICS
 from modelpilot.monitoring.performance.labels import LabelJoiner
 from modelpilot.monitoring.profiles import ProfileStore
 from modelpilot.monitoring.results import Alarm, WindowResult
@@ -79,6 +80,9 @@ class MonitorService:
         self.label_windows: dict[StreamKey, LabelWindow] = {}
         self._label_index: dict[StreamKey, int] = {}
         self._joined_seen = dict(self.joiner.stats)
+        self._missing_seen: dict[tuple[str, str], int] = {}
+        self._last_event: dict[str, float] = {}  # newest event time per model (exported once per batch)
+        self._alarm_state: dict[tuple[StreamKey, str], str] = {}  # active alarms: (stream, kind) -> severity
         self._lock = threading.RLock()  # held while results are recorded too: they leave in order
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,7 +111,7 @@ class MonitorService:
         return out
 
     def _one(self, ev: Event) -> list[WindowResult]:
-        if isinstance(ev, AlarmEvent):  # the monitor's own output coming back round the bus
+        if isinstance(ev, AlarmEvent | SloAlertEvent):  # alarms and alerts coming back round the bus
             return []
         if isinstance(ev, LabelEvent):
             m.MONITOR_EVENTS.labels(outcome="label").inc()
@@ -120,6 +124,10 @@ class MonitorService:
                 break
         else:
             m.MONITOR_EVENTS.labels(outcome="counted").inc()
+        if isinstance(ev, InferenceEvent):
+            last = self._last_event.get(ev.model)
+            if last is None or ev.time > last:
+                self._last_event[ev.model] = ev.time
         if isinstance(ev, InferenceEvent) and ev.status == 200 and ev.prediction is not None:
             results += self._labels(self.joiner.add_event(ev))
         return results
@@ -137,6 +145,7 @@ class MonitorService:
                 lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=found.baseline.layout.estimator)
                 self.label_windows[key] = lw
             lw.add(j)
+            m.LABEL_OUTCOMES.labels(j.model, j.variant, "joined").inc()
             stream = self.monitor.stream(key)
             if stream is not None and lw.task != "regression" and len(j.label) == len(j.prediction):
                 stream.changes.labelled(as_text(np.asarray(j.label)) != as_text(np.asarray(j.prediction)))
@@ -215,7 +224,18 @@ class MonitorService:
         except Exception:  # the store may be down; metrics and alarms still go out
             log.exception("monitor: could not record %d window results", len(results))
         for r in results:
+            for a in r.alarms:
+                held = ((a.model, a.version, a.variant), a.kind)
+                if a.transition == "resolved" or a.severity is None:
+                    self._alarm_state.pop(held, None)
+                else:
+                    self._alarm_state[held] = a.severity
             self._export(r)
+            if r.kind == "traffic":
+                for kind in ("drift", "quality", "performance", "change"):
+                    severity = self._alarm_state.get(((r.model, r.version, r.variant), kind))
+                    if severity is not None:
+                        m.ALARM_WINDOWS.labels(r.model, str(r.version), r.variant, kind, severity).inc()
             self.results = [*self.results[-199:], r]
             for a in r.alarms:
                 self.alarms = [*self.alarms[-199:], a]
@@ -241,6 +261,8 @@ class MonitorService:
         labels = (r.model, str(r.version), r.variant)
         if r.kind == "traffic":
             m.MONITOR_WINDOWS.labels(*labels).inc()
+            m.MONITOR_ROWS.labels(*labels).inc(r.rows)
+            m.MONITOR_FLAGGED_ROWS.labels(*labels).inc(getattr(r, "flagged_rows", 0))
             for c in r.drift:
                 for stat in _STATISTICS:
                     value = getattr(c, stat)
@@ -254,9 +276,14 @@ class MonitorService:
             for metric, value in (r.estimated or {}).items():
                 if value is not None:
                     m.PERFORMANCE_ESTIMATED.labels(*labels, metric).set(value)
-        for metric, value in (r.realized or {}).items():
-            if value is not None:
-                m.PERFORMANCE_REALIZED.labels(*labels, metric).set(value)
+                    if metric in PROPORTION_METRICS:
+                        m.PERFORMANCE_WINDOWS.labels(*labels, metric, "estimated").observe(value)
+        if r.kind == "labels":
+            for metric, value in (r.realized or {}).items():
+                if value is not None:
+                    m.PERFORMANCE_REALIZED.labels(*labels, metric).set(value)
+                    if metric in PROPORTION_METRICS:
+                        m.PERFORMANCE_WINDOWS.labels(*labels, metric, "realized").observe(value)
 
     def _label_metrics(self) -> None:
         stats = self.joiner.stats
@@ -265,6 +292,13 @@ class MonitorService:
             if new > 0:
                 m.LABELS_JOINED.labels(outcome=outcome).inc(new)
         self._joined_seen = dict(stats)
+        for (model, variant), n in self.joiner.missing_by.items():
+            new = n - self._missing_seen.get((model, variant), 0)
+            if new > 0:
+                m.LABEL_OUTCOMES.labels(model, variant, "missing").inc(new)
+                self._missing_seen[(model, variant)] = n
+        for model, t in self._last_event.items():
+            m.LAST_EVENT_TIME.labels(model).set(t)
         done = stats.get("joined", 0) + stats.get("missing", 0)
         if done:
             m.LABEL_COVERAGE.set(stats.get("joined", 0) / done)
@@ -297,6 +331,7 @@ class MonitorService:
             joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock)
             self.monitor, self.joiner = monitor, joiner  # both loaded: swap them in
             self._joined_seen = dict(self.joiner.stats)
+            self._missing_seen = {}
             for item in state.get("labels", []):
                 key: StreamKey = (str(item["model"]), int(item["version"]), str(item["variant"]))
                 profile = self.profiles.get(key[0], key[1])

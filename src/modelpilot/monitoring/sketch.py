@@ -5,6 +5,10 @@ layout merge by addition (counts and sums add, minima and maxima combine), so wi
 different Kafka partitions, combine into exactly what one sketch over all their rows would hold: the counts are
 equal integers; the float sums agree to rounding.
 
+Besides the per-column counts, a sketch counts the rows with at least one data-quality violation in any column
+(:attr:`Sketch.flagged_rows`): what a "share of rows without data-quality violations" objective needs. Each row is
+counted by exactly one sketch, so this count adds on merge too.
+
 Example:
     >>> import numpy as np
     >>> from modelpilot.monitoring.columns import numeric_column
@@ -14,6 +18,8 @@ Example:
     >>> m = a.merge(b)
     >>> m.rows, m.column_counts("x").tolist(), m.quality("x")["missing"], m.quality("x")["out_of_range"]
     (4, [0, 1, 0, 1, 0, 1], 1, 1)
+    >>> m.flagged_rows  # rows with at least one data-quality violation: the NaN and the 200.0
+    2
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from modelpilot.monitoring.columns import (
     NumericColumn,
     as_float,
     as_text,
-    category_slots,
+    category_lookup,
     search_edges,
 )
 from modelpilot.monitoring.performance.estimated import EstimateAccumulator, PerformanceEstimator
@@ -86,6 +92,7 @@ class Sketch:
         self.rows = 0
         self.events = 0
         self.errors = 0
+        self.flagged_rows = 0  # rows with at least one quality violation in any column
         self.latency_sum = 0.0
         self.latency_max = 0.0
         self.start: float | None = None
@@ -111,7 +118,12 @@ class Sketch:
         latency_s: float | None = None,
         events: int = 1,
     ) -> Sketch:
-        """Count ``rows`` rows given as one array per column key; a key that is absent counts as ``absent``."""
+        """Count ``rows`` rows given as one array per column key; a key that is absent counts as ``absent``.
+
+        A row with any violation (in any column, an absent column included) adds one to :attr:`flagged_rows`. Per-row
+        masks are built only for columns that had a violation in this batch, and not at all when a column is absent
+        (then every row is flagged).
+        """
         self.rows += rows
         self.events += events
         self.errors += errors
@@ -123,8 +135,10 @@ class Sketch:
             self.end = time if self.end is None else max(self.end, time)
         q = self.quality_counts
         absent = QUALITY_FIELDS.index("absent")
-        for i, col in enumerate(self.layout.columns):
-            values = columns.get(col.key)
+        arrays = [columns.get(key) for key in self.layout.keys]
+        whole = rows > 0 and any(v is None for v in arrays)  # an absent column flags every row
+        flagged: npt.NDArray[np.bool_] | None = None
+        for i, (col, values) in enumerate(zip(self.layout.columns, arrays, strict=True)):
             if values is None:
                 q[i, absent] += rows
                 continue
@@ -134,9 +148,15 @@ class Sketch:
                     hint="send one value per row for every column",
                 )
             if isinstance(col, NumericColumn):
-                self._numeric(i, col, values)
+                bad = self._numeric(i, col, values, flag=not whole)
             else:
-                self._categorical(i, col, values)
+                bad = self._categorical(i, col, values, flag=not whole)
+            if bad is not None:
+                flagged = bad if flagged is None else np.logical_or(flagged, bad, out=flagged)
+        if whole:
+            self.flagged_rows += rows
+        elif flagged is not None:
+            self.flagged_rows += int(np.count_nonzero(flagged))
         if self.estimate is not None and rows:
             self._estimate(columns)
         return self
@@ -158,10 +178,16 @@ class Sketch:
         except InvalidInputError:  # predictions outside the profile's classes: counted as quality, not estimated
             return
 
-    def _numeric(self, i: int, col: NumericColumn, values: npt.NDArray[Any]) -> None:
+    def _numeric(
+        self, i: int, col: NumericColumn, values: npt.NDArray[Any], *, flag: bool
+    ) -> npt.NDArray[np.bool_] | None:
+        """Count one numeric column; with ``flag``, return a fresh mask of its rows with a violation (``None``
+        when it has none): missing, non-finite or wrongly typed values (all NaN or inf in ``x``), and values in the
+        underflow or overflow slot (out of range)."""
         x, wrong = as_float(values)
         q = self.quality_counts[i]
         finite_mask = np.isfinite(x)
+        bad: npt.NDArray[np.bool_] | None = None
         if finite_mask.all():
             finite = x
         else:
@@ -170,33 +196,56 @@ class Sketch:
             q[0] += nan - wrong  # missing (values that were not numbers became NaN too)
             q[1] += x.size - finite.size - nan  # ±inf
             q[2] += wrong
+            if flag:
+                bad = ~finite_mask
         if finite.size == 0:
-            return
-        binned = np.bincount(np.searchsorted(self.layout.edges[i], finite), minlength=col.slots)
+            return bad
+        slot = np.searchsorted(self.layout.edges[i], finite)
+        binned = np.bincount(slot, minlength=col.slots)
         start = int(self.layout.offsets[i])
         self.counts[start : start + col.slots] += binned
-        q[3] += int(binned[0] + binned[-1])
+        outside = int(binned[0] + binned[-1])
+        q[3] += outside
         self.present[i] += finite.size
+        if flag and outside:
+            out_of_range = (slot == 0) | (slot == col.slots - 1)
+            if bad is None:
+                bad = out_of_range
+            else:
+                bad[finite_mask] = out_of_range  # those positions of ``bad`` were all False (finite values)
         j = self.layout.numeric_pos[i]
         with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: the moments saturate at inf
             self.total[j] += float(finite.sum())
             self.total_sq[j] += float(np.dot(finite, finite))
         self.low[j] = min(self.low[j], float(finite.min()))
         self.high[j] = max(self.high[j], float(finite.max()))
+        return bad
 
-    def _categorical(self, i: int, col: CategoricalColumn, values: npt.NDArray[Any]) -> None:
+    def _categorical(
+        self, i: int, col: CategoricalColumn, values: npt.NDArray[Any], *, flag: bool
+    ) -> npt.NDArray[np.bool_] | None:
+        """Count one categorical column; with ``flag``, return a fresh mask of its rows with a violation (``None``
+        when it has none): missing values and categories the reference never saw."""
         text = as_text(values)
         mask = text != None  # noqa: E711 (element-wise comparison)
         present = text[mask]
         q = self.quality_counts[i]
-        q[0] += text.size - present.size
+        missing = text.size - present.size
+        q[0] += missing
+        bad = ~mask if flag and missing else None
         if present.size == 0:
-            return
-        slots, unseen = category_slots(col, present)
+            return bad
+        slots, unseen = category_lookup(col, present)
         start = int(self.layout.offsets[i])
         self.counts[start : start + col.slots] += np.bincount(slots, minlength=col.slots)
-        q[4] += unseen
         self.present[i] += present.size
+        if unseen is not None:
+            q[4] += int(np.count_nonzero(unseen))
+            if flag and bad is None:  # no value missing: the present values are all the rows
+                bad = unseen
+            elif flag and bad is not None:
+                bad[mask] = unseen  # those positions of ``bad`` were all False (present values)
+        return bad
 
     # ----------------------------------------------------------------------------------------------- merge
     def merge(self, other: Sketch) -> Sketch:
@@ -207,6 +256,7 @@ class Sketch:
         out.rows = self.rows + other.rows
         out.events = self.events + other.events
         out.errors = self.errors + other.errors
+        out.flagged_rows = self.flagged_rows + other.flagged_rows
         out.latency_sum = self.latency_sum + other.latency_sum
         out.latency_max = max(self.latency_max, other.latency_max)
         starts = [t for t in (self.start, other.start) if t is not None]
@@ -263,6 +313,7 @@ class Sketch:
             "rows": self.rows,
             "events": self.events,
             "errors": self.errors,
+            "flagged_rows": self.flagged_rows,
             "latency_sum": self.latency_sum,
             "latency_max": self.latency_max,
             "start": self.start,
@@ -287,6 +338,7 @@ class Sketch:
             )
         out = cls(layout)
         out.rows, out.events, out.errors = int(state["rows"]), int(state["events"]), int(state["errors"])
+        out.flagged_rows = int(state.get("flagged_rows", 0))  # states saved before it was counted: 0
         out.latency_sum, out.latency_max = float(state["latency_sum"]), float(state["latency_max"])
         out.start, out.end = state["start"], state["end"]
         out.counts = np.asarray(state["counts"], dtype=np.int64)

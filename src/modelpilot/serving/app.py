@@ -10,7 +10,7 @@ Example:
     >>> from modelpilot.config import load_settings
     >>> app = create_app(load_settings(home=tempfile.mkdtemp()))
     >>> sorted({r.path for r in app.routes})[:3]
-    ['/metrics', '/openapi.json', '/v1/events']
+    ['/metrics', '/openapi.json', '/v1/alerts/alertmanager']
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from modelpilot.events.model import AlarmEvent
 from modelpilot.events.sinks import JsonlSink
 from modelpilot.registry import Registry
 from modelpilot.serving.admin_routes import admin_routes, refresh_tokens
+from modelpilot.serving.alert_routes import alert_routes
 from modelpilot.serving.context import ServerContext
 from modelpilot.serving.event_routes import event_routes
 from modelpilot.serving.http import error_response, json_response
@@ -50,6 +51,7 @@ from modelpilot.serving.shadow import ShadowQueue
 from modelpilot.serving.state import ModelTable
 from modelpilot.serving.traffic import TrafficPlans
 from modelpilot.serving.v1_routes import v1_routes
+from modelpilot.slo.service import SloService
 from modelpilot.telemetry import metrics
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -126,6 +128,16 @@ def _mark_draining_on_exit(ctx: ServerContext) -> None:
         signal.signal(sig, handler)
 
 
+def _slo_service(settings: Settings, registry: Registry, bus: Bus | None) -> SloService | None:
+    """The in-process SLO evaluator of ``settings.slo.specs`` (none without specs); a bad spec stops start-up."""
+    if not settings.slo.specs:
+        return None
+    from modelpilot.slo.spec import load_specs
+
+    specs = load_specs(settings.slo.specs, models={m.name for m in registry.models()})
+    return SloService(specs, registry.store, bus=bus, tick_s=settings.slo.tick_s, snapshot_s=settings.slo.snapshot_s)
+
+
 def create_app(
     settings: Settings, *, bus: Bus | None = None, seed: int | None = None, monitor: bool = False
 ) -> Starlette:
@@ -158,6 +170,7 @@ def create_app(
 
         watcher_service = MonitorService(registry, settings.monitor, on_alarm=announce)
         bus.subscribe(watcher_service)
+    slo_service = _slo_service(settings, registry, bus) if monitor else None
     ctx = ServerContext(
         settings=settings,
         registry=registry,
@@ -169,6 +182,8 @@ def create_app(
     )
     if watcher_service is not None:
         ctx.extras["monitor"] = watcher_service
+    if slo_service is not None:
+        ctx.extras["slo"] = slo_service
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -189,6 +204,9 @@ def create_app(
                 settings.monitor.window.rows,
                 settings.monitor.window.seconds,
             )
+        if slo_service is not None:
+            await asyncio.to_thread(slo_service.start)
+            log.info("SLO evaluator running: %s", ", ".join(s.id for s in slo_service.evaluator.specs))
         watcher = asyncio.create_task(_watch(ctx), name="modelpilot-watch")
         try:
             yield
@@ -206,6 +224,8 @@ def create_app(
                 await asyncio.to_thread(ctx.bus.close, timeout)
             if watcher_service is not None:
                 await asyncio.to_thread(watcher_service.stop)
+            if slo_service is not None:
+                await asyncio.to_thread(slo_service.stop)
             if sink is not None:
                 sink.close()
             executor.shutdown(wait=False, cancel_futures=True)
@@ -215,6 +235,7 @@ def create_app(
         *oip_routes(),
         *v1_routes(),
         *event_routes(),
+        *alert_routes(),
         *admin_routes(),
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),

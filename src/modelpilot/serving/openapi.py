@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from modelpilot import __version__
 from modelpilot.protocol.tensors import DATATYPES
 from modelpilot.serving.admin_routes import ADMIN_ROUTES, AliasRequest, PlanRequest, ReasonRequest, TokenRequest
+from modelpilot.serving.alert_routes import WEBHOOK_SCHEMA
 
 __all__ = ["openapi_document"]
 
@@ -101,6 +102,25 @@ def openapi_document() -> dict[str, Any]:
                 "v1",
                 auth="predict (when inference auth is on)",
                 body={"type": "object", "description": "the CloudEvent data (binary mode) or the CloudEvent(s)"},
+            )
+        },
+        "/v1/alerts/alertmanager": {
+            "post": _op(
+                "Prometheus Alertmanager webhook (payload version 4): each SLO alert becomes an slo_alert event for "
+                "the controller; a bad alert refuses the whole notification",
+                "v1",
+                auth="operate",
+                body=WEBHOOK_SCHEMA,
+                ok={
+                    "type": "object",
+                    "required": ["accepted", "firing", "resolved"],
+                    "properties": {
+                        "accepted": {"type": "integer"},
+                        "firing": {"type": "integer"},
+                        "resolved": {"type": "integer"},
+                    },
+                },
+                errors=(400, 401, 403, 413, 422, 503),
             )
         },
         "/v1/models/{name}:predict": {

@@ -38,6 +38,7 @@ __all__ = [
     "models",
     "monitor_state",
     "profiles",
+    "slo_state",
     "tokens",
     "traffic_history",
     "traffic_plans",
@@ -256,3 +257,14 @@ monitor_state = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 """Snapshots of monitor workers' open windows, alarm memories and pending label joins, for restarts."""
+
+slo_state = Table(
+    "slo_state",
+    metadata,
+    Column("slo", String(200), primary_key=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("status", JSON, nullable=False),
+    Column("state", JSON, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+"""Each SLO's latest status (what `modelpilot slo status` prints) and the evaluator's ledger, for restarts."""

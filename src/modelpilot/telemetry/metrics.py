@@ -37,6 +37,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 __all__ = [
     "ALARMS",
     "ALARM_STATE",
+    "ALARM_WINDOWS",
     "BUILD_INFO",
     "DRIFT_P_VALUE",
     "DRIFT_SCORE",
@@ -49,13 +50,19 @@ __all__ = [
     "LABELS_RECEIVED",
     "LABEL_COVERAGE",
     "LABEL_DELAY",
+    "LABEL_OUTCOMES",
+    "LAST_EVENT_TIME",
     "LATENCY_BUCKETS",
     "MODEL_ERRORS",
     "MODEL_INFO",
     "MONITOR_EVENTS",
+    "MONITOR_FLAGGED_ROWS",
+    "MONITOR_ROWS",
     "MONITOR_WINDOWS",
+    "PERFORMANCE_BUCKETS",
     "PERFORMANCE_ESTIMATED",
     "PERFORMANCE_REALIZED",
+    "PERFORMANCE_WINDOWS",
     "PLAN_RELOADS",
     "PLAN_REVISION",
     "QUALITY_VIOLATIONS",
@@ -63,8 +70,16 @@ __all__ = [
     "REQUEST_DURATION",
     "SHADOW_DROPS",
     "SHADOW_REQUESTS",
+    "SLO_ALERT_STATE",
+    "SLO_BUDGET_REMAINING",
+    "SLO_BURN_RATE",
+    "SLO_SLI_ERROR",
     "exposition",
+    "samples",
 ]
+
+PERFORMANCE_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 0.999)
+"""Bounds of the per-window performance histogram: the targets an accuracy SLO may set."""
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Request duration buckets in seconds: 5, 10, 25, 50, 100, 250, 500 ms, 1 s and 2.5 s as SLO thresholds need."""
@@ -204,11 +219,79 @@ LABEL_COVERAGE = Gauge(
     "Share of predictions that received a label before expiring (joined / (joined + missing)).",
     multiprocess_mode="mostrecent",
 )
+MONITOR_ROWS = Counter(
+    "modelpilot_monitor_rows_total",
+    "Rows (predictions) in the windows the monitor closed.",
+    ["model", "version", "variant"],
+)
+MONITOR_FLAGGED_ROWS = Counter(
+    "modelpilot_monitor_flagged_rows_total",
+    "Rows with at least one data-quality violation, in the windows the monitor closed.",
+    ["model", "version", "variant"],
+)
+ALARM_WINDOWS = Counter(
+    "modelpilot_monitor_alarm_windows_total",
+    "Windows closed while an alarm of the kind was active, by its severity (warning, critical).",
+    ["model", "version", "variant", "kind", "severity"],
+)
+PERFORMANCE_WINDOWS = Histogram(
+    "modelpilot_window_performance_ratio",
+    "Per-window performance (proportion metrics), by source: estimated (traffic windows) or realized (labels).",
+    ["model", "version", "variant", "metric", "source"],
+    buckets=PERFORMANCE_BUCKETS,
+)
+LAST_EVENT_TIME = Gauge(
+    "modelpilot_monitor_last_event_timestamp_seconds",
+    "When the newest inference event of the model the monitor took was made (seconds since the epoch).",
+    ["model"],
+    multiprocess_mode="max",
+)
+LABEL_OUTCOMES = Counter(
+    "modelpilot_label_outcomes_total",
+    "Predictions whose wait for a label ended: joined (labelled) or missing (expired or evicted unlabelled).",
+    ["model", "variant", "outcome"],
+)
 LABEL_DELAY = Histogram(
     "modelpilot_label_delay_seconds",
     "Time from a prediction to its label.",
     buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400),
 )
+
+
+# ------------------------------------------------------------------------------------------------- SLOs
+SLO_SLI_ERROR = Gauge(
+    "modelpilot_slo_sli_error_ratio",
+    "Share of bad events of an SLO over a window (5m to 3d, or the period).",
+    ["slo", "model", "window"],
+    multiprocess_mode="mostrecent",
+)
+SLO_BURN_RATE = Gauge(
+    "modelpilot_slo_burn_rate",
+    "How fast an SLO spends its error budget over a window (1: exactly the budget over the period).",
+    ["slo", "model", "window"],
+    multiprocess_mode="mostrecent",
+)
+SLO_BUDGET_REMAINING = Gauge(
+    "modelpilot_slo_error_budget_remaining_ratio",
+    "Share of the error budget left over the SLO's period (negative when overspent).",
+    ["slo", "model"],
+    multiprocess_mode="mostrecent",
+)
+SLO_ALERT_STATE = Gauge(
+    "modelpilot_slo_alert_firing",
+    "1 while the in-process burn-rate alert of the SLO and severity (page, ticket) fires, else 0.",
+    ["slo", "model", "severity"],
+    multiprocess_mode="mostrecent",
+)
+
+
+def samples() -> list[tuple[str, dict[str, str], float]]:
+    """Every current sample as ``(name, labels, value)``, as a scrape of this process would see it."""
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return [(s.name, s.labels, s.value) for family in registry.collect() for s in family.samples]
 
 
 def exposition() -> tuple[bytes, str]:

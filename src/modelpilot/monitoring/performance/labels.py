@@ -114,6 +114,7 @@ class LabelJoiner:
         self._invalid = dict.fromkeys(INVALID_REASONS, 0)
         self._n_orphans = 0
         self._delay = LabelDelay()
+        self._missing_by: dict[tuple[str, str], int] = {}
 
     joined = Stat(int, "Labelled predictions handed out, one per variant.")
     late = Stat(int, "Labels that came after their request's predictions were dropped.")
@@ -128,6 +129,11 @@ class LabelJoiner:
     def missing(self) -> int:
         """Predictions dropped without a label (``expired`` + ``evicted``)."""
         return self._s["expired"] + self._s["evicted"]
+
+    @property
+    def missing_by(self) -> dict[tuple[str, str], int]:
+        """``missing`` split by ``(model, variant)``, since this joiner was made (not part of its state)."""
+        return dict(self._missing_by)
 
     @property
     def invalid(self) -> int:
@@ -268,6 +274,8 @@ class LabelJoiner:
         request_id, dropped = self._pending.popitem(last=False)
         self._n_pending -= len(dropped)
         self._s[counter] += len(dropped)
+        for p in dropped:
+            self._missing_by[(p.model, p.variant)] = self._missing_by.get((p.model, p.variant), 0) + 1
         self._gone[request_id] = None
         while len(self._gone) > self.max_pending:
             self._gone.popitem(last=False)
