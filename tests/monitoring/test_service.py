@@ -228,3 +228,18 @@ def test_predictions_that_never_get_a_label_count_as_missing_per_model(registry:
     svc.tick()
     after = _total("modelpilot_label_outcomes_total", model="credit", outcome="missing", variant="stable")
     assert after - missing_before == 10
+
+
+def test_active_alarms_and_the_newest_event_time_survive_a_restart(registry: Registry) -> None:
+    events, _ = _traffic(registry)  # 50 rows per event: 20 events per window; drift alarm raised at window 6
+    first = MonitorService(registry, MonitorSettings())
+    assert [a.window for r in first.handle(events[:140]) for a in r.alarms if a.kind == "drift"] == [6]
+    first.snapshot()
+    before = _total("modelpilot_monitor_alarm_windows_total", model="credit", kind="drift")
+    second = MonitorService(registry, MonitorSettings())
+    assert second.restore()
+    assert _total("modelpilot_monitor_last_event_timestamp_seconds", model="credit") == events[139].time
+    closed = second.handle(events[140:])
+    assert [r.window for r in closed] == [7] and not any(a.kind == "drift" for r in closed for a in r.alarms)
+    # no new transition, but the alarm raised before the restart is still active: window 7 closed in alarm
+    assert _total("modelpilot_monitor_alarm_windows_total", model="credit", kind="drift") - before == 1

@@ -135,18 +135,22 @@ def test_count_windows_split_batches_exactly_and_time_windows_close_on_time() ->
 
 
 # ----------------------------------------------------------------------------------------------- flagged rows
-def _x_bad(v: object, edges: list[float]) -> bool:
-    """Brute force: is a value of the numeric column a violation (missing, wrong type, non-finite, out of range)?"""
-    if v is None or isinstance(v, bool) or not isinstance(v, int | float | np.number):
+def _x_bad(v: object, edges: list[float], missing_ok: bool = False) -> bool:
+    """Brute force: is a value of the numeric column a violation (missing unless the reference had missing values,
+    wrong type, non-finite, out of range)?"""
+    if v is None or (isinstance(v, float) and v != v):
+        return not missing_ok
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
         return True
     f = float(v)
     return not np.isfinite(f) or f < edges[0] or f > edges[-1]
 
 
-def _c_bad(v: object, known: list[str] | None) -> bool:
-    """Brute force: is a value of the categorical column a violation (missing, or a category never seen)?"""
+def _c_bad(v: object, known: list[str] | None, missing_ok: bool = False) -> bool:
+    """Brute force: is a value of the categorical column a violation (missing unless the reference had missing
+    values, or a category never seen)?"""
     if v is None or (isinstance(v, float) and v != v):
-        return True
+        return not missing_ok
     return known is not None and str(v) not in known
 
 
@@ -156,7 +160,8 @@ def _brute_flagged(layout: Layout, data: dict[str, list[object]], rows: int) -> 
         return rows
 
     def bad(col: Column, v: object) -> bool:
-        return _x_bad(v, col.edges) if isinstance(col, NumericColumn) else _c_bad(v, col.known)
+        ok = col.missing > 0
+        return _x_bad(v, col.edges, ok) if isinstance(col, NumericColumn) else _c_bad(v, col.known, ok)
 
     return sum(any(bad(col, data[col.key][r]) for col in layout.columns) for r in range(rows))
 
@@ -186,6 +191,9 @@ def test_flagged_rows_over_many_columns_match_a_row_by_row_count_and_merge(seed:
             *(numeric_column(f"n{j}", "feature", rng.normal(0, 1, 500)) for j in range(3)),
             categorical_column("k", "feature", rng.choice(list("abcdef"), 500), top_k=3),
             categorical_column("open", "feature", rng.choice(list("ab"), 500), known_limit=1),  # no known list
+            # columns the reference itself had missing values in: a missing value is no violation there
+            numeric_column("gaps", "feature", np.where(rng.random(500) < 0.1, np.nan, rng.normal(0, 1, 500))),
+            categorical_column("sparse", "feature", np.array([None if g else "a" for g in rng.random(500) < 0.1])),
         ]
     )
     rows = 300
@@ -199,6 +207,12 @@ def test_flagged_rows_over_many_columns_match_a_row_by_row_count_and_merge(seed:
     k[rng.random(rows) < 0.03] = None
     data["k"] = list(k)
     data["open"] = list(rng.choice(["a", "b", "never"], rows).astype(object))
+    gaps = rng.normal(0, 1, rows).astype(object)
+    for bad, share in ((np.nan, 0.05), (None, 0.05), ("text", 0.01), (np.inf, 0.01)):
+        gaps[rng.random(rows) < share] = bad
+    data["gaps"] = list(gaps)
+    picks = rng.choice(["a", "new"], rows, p=[0.97, 0.03])
+    data["sparse"] = [None if gap else str(v) for gap, v in zip(rng.random(rows) < 0.1, picks, strict=True)]
     arrays = {key: np.array(v, dtype=object) for key, v in data.items()}
     arrays["n0"] = np.array([np.nan if v is None or isinstance(v, str) else v for v in data["n0"]], dtype=float)
     data["n0"] = [float(v) for v in arrays["n0"]]  # one column sent as float64 (the numeric fast path)
@@ -218,3 +232,14 @@ def test_clean_rows_are_not_flagged_and_absent_columns_flag_every_row() -> None:
     assert clean.flagged_rows == 0
     assert Sketch(LAYOUT).update({"x": np.array([0.0, 0.5])}, rows=2).flagged_rows == 2
     assert Sketch(LAYOUT).update({}, rows=0, errors=1).flagged_rows == 0  # a failed call: no rows
+
+
+def test_only_input_columns_flag_rows() -> None:
+    rng = np.random.default_rng(1)
+    layout = Layout(
+        [numeric_column("x", "feature", rng.normal(0, 1, 300)), numeric_column("p", "prediction", rng.random(300))]
+    )
+    odd_prediction = Sketch(layout).update({"x": np.zeros(3), "@p": np.array([np.inf, 0.5, np.nan])}, rows=3)
+    assert odd_prediction.flagged_rows == 0 and odd_prediction.quality("@p")["nonfinite"] == 1
+    assert Sketch(layout).update({"x": np.zeros(3)}, rows=3).flagged_rows == 0  # no outputs sent: not the inputs' fault
+    assert Sketch(layout).update({"@p": np.zeros(3)}, rows=3).flagged_rows == 3  # an input missing: every row

@@ -83,7 +83,7 @@ def test_firing_and_resolved_alerts_become_events(serve: ServeFactory) -> None:
     before = time.time()
     r = s.client.post(PATH, content=orjson.dumps(SAMPLE), headers=_token(s, "operate"))
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 2, "firing": 1, "resolved": 1}
+    assert r.json() == {"accepted": 2, "firing": 1, "resolved": 1, "skipped": 0}
     firing, resolved = _alerts(s)
     assert before <= firing.time <= time.time()
     assert firing.alert == {
@@ -262,3 +262,21 @@ def test_a_full_event_queue_asks_alertmanager_to_retry(serve: ServeFactory) -> N
     s.bus.capacity = 0  # nothing fits
     r = s.client.post(PATH, json=SAMPLE, headers=_token(s, "operate"))
     assert r.status_code == 503 and "2 of 2 alerts were dropped" in r.json()["error"]
+
+
+def test_alerts_of_other_rules_are_skipped_and_counted(serve: ServeFactory) -> None:
+    s = serve()
+
+    def add_foreign(doc: dict[str, Any]) -> None:
+        doc["alerts"].append(
+            {
+                "status": "firing",
+                "labels": {"alertname": "NodeDiskFull", "instance": "n1"},
+                "startsAt": "2026-11-30T02:00:00Z",
+            }
+        )
+
+    r = s.client.post(PATH, content=_edit(add_foreign), headers=_token(s, "operate"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 2, "firing": 1, "resolved": 1, "skipped": 1}
+    assert {e.alert["alertname"] for e in _alerts(s)} == {a["labels"]["alertname"] for a in SAMPLE["alerts"]}

@@ -83,15 +83,30 @@ def test_a_steady_half_budget_burn_never_alerts_and_spends_half_the_budget() -> 
     assert st.budget_remaining == pytest.approx(0.5, rel=1e-6)
 
 
-def test_the_minimum_events_guard_keeps_one_failure_on_low_traffic_from_paging() -> None:
+def test_the_guards_keep_one_failure_on_low_traffic_from_paging() -> None:
     ev = Evaluator([avail(min_events=20)])
     _, alerts = ev.evaluate(requests(5, 1), T0)  # one failure among 6 requests in the hour
     assert alerts == []
     st = ev.status(ev.specs[0], T0)
     assert st.burn_rates["1h"] == pytest.approx((1 / 6) / 0.001)
-    unguarded = Evaluator([avail(min_events=0)])
+    # enough events, but one bad one: the default min_bad_events of 2 still holds it back, at any traffic
+    ev = Evaluator([avail(min_events=0)])
+    assert ev.evaluate(requests(50, 1), T0)[1] == []  # 2% errors, far above 14.4 x 0.1%, but one event
+    assert {a["severity"] for a in ev.evaluate(requests(50, 2), T0 + 10)[1]} == {"page", "ticket"}
+    unguarded = Evaluator([avail(min_events=0, min_bad_events=1)])
     _, alerts = unguarded.evaluate(requests(5, 1), T0)
     assert {a["severity"] for a in alerts} == {"page", "ticket"}
+
+
+def test_a_severity_turned_off_resolves_what_it_held() -> None:
+    on = Evaluator([avail(min_events=0)])
+    on.evaluate(requests(90, 10), T0)
+    off = Evaluator([avail(min_events=0, page=False)])
+    off.restore(on.to_state())
+    assert off.status(off.specs[0], T0).alerts["page"] == T0
+    _, alerts = off.evaluate(requests(0, 0), T0 + 10)
+    assert [(a["severity"], a["state"]) for a in alerts] == [("page", "resolved")]
+    assert off.status(off.specs[0], T0 + 10).alerts == {"page": None, "ticket": T0}
 
 
 def test_counter_resets_count_from_zero_and_other_variants_are_filtered() -> None:

@@ -157,7 +157,7 @@ def alerts(spec: SloSpec, minute: int, *severities: str) -> dict[str, Any]:
                 "sloth_service": spec.model,
                 "sloth_slo": spec.name,
                 "model": spec.model,
-                "slo": spec.name,
+                "slo": spec.id,
             },
             "exp_annotations": rendered[severity]["annotations"],
         }
@@ -450,63 +450,66 @@ def test_page_resolves_when_the_short_windows_clear(promtool: str, tmp_path: Pat
     run_promtool_test(promtool, tmp_path, [AVAILABILITY], [short, long])
 
 
-def _every_ten_minutes(minutes: int, failure: int) -> tuple[list[int], list[int]]:
-    """1 request every 10 minutes (at minutes 10, 20, ...); the one at ``failure`` fails."""
-    good = [1 if m % 10 == 0 and m != failure else 0 for m in range(1, minutes + 1)]
-    bad = [1 if m == failure else 0 for m in range(1, minutes + 1)]
+def _every_ten_minutes(minutes: int, *failures: int) -> tuple[list[int], list[int]]:
+    """1 request every 10 minutes (at minutes 10, 20, ...); the ones at ``failures`` fail."""
+    good = [1 if m % 10 == 0 and m not in failures else 0 for m in range(1, minutes + 1)]
+    bad = [1 if m in failures else 0 for m in range(1, minutes + 1)]
     return good, bad
 
 
 def test_min_events_guard(promtool: str, tmp_path: Path) -> None:
-    """e. One failed request on low traffic does not page while a long window holds fewer than 20 events.
+    """e. One failed request never pages; on low traffic an alert also needs 20 events in its long window.
 
     - Low traffic, 6 requests per hour (one every 10 minutes, 2h of history), the request at 120m fails. At 120m:
       5m ratio 1/1 = 100%, 1h ratio 1/6 = 16.7% (both far above 1.44%), but the 1h window holds 6 events
       (minutes 70, 80, ..., 120) < 20, and the 6h window (data since t=0) 12 < 20, as do the ticket's 1d and 3d
-      windows: nothing fires, at 120m nor after.
-    - The same input with ``min_events: 0`` pages (and tickets: 2h and 1d ratios 1/12 > 0.3%): the guard is what
-      holds the alerts back.
-    - 60 requests per hour (one a minute, 2h of history), the one at 121m fails: at 121m the 1h window holds 60
-      events (59 good + 1 bad) >= 20, 1h ratio 1/60 = 1.67% > 1.44%, 5m ratio 1/5 = 20%: page. The ticket too
-      (2h ratio 1/120 = 0.83%, 1d ratio 1/121 = 0.83% > 0.3%).
-    - The guard is per long window: at 6 requests per hour with 6h of history, a failure at 360m leaves the 1h pair
-      guarded (6 events) but the 6h window holds 36 events >= 20 with a ratio of 1/36 = 2.8% > 0.6%, and the 30m
-      ratio is 1/3 > 0.6%: the 6h/30m pair pages on that single failure.
+      windows; and there is one bad event, fewer than min_bad_events = 2: nothing fires, at 120m nor after.
+    - The same input with ``min_events: 0`` and ``min_bad_events: 1`` pages (and tickets: 2h and 1d ratios 1/12 >
+      0.3%): the guards are what hold the alerts back.
+    - 60 requests per hour (one a minute, 2h of history), the ones at 121m and 122m fail. At 121m one bad event (1h
+      ratio 1/60 = 1.67% > 1.44%, but 1 < 2 bad): nothing. At 122m the 1h window holds 60 events >= 20 with 2 bad
+      (ratio 2/60 = 3.3%, bad = ratio x events = 2 > 1.5), 5m ratio 2/5 = 40%: page; and ticket (2h ratio 2/120 =
+      1.67%, 1d ratio 2/122 = 1.64% > 0.3%).
+    - The guards are per long window: at 6 requests per hour with 6h of history, failures at 360m and 370m. At 360m
+      one bad event: nothing. At 370m the 1h pair stays guarded (6 events), but the 6h window holds 36 events >= 20
+      with 2 bad (ratio 2/36 = 5.6% > 0.6%) and the 30m window 3 events with 2 bad (67%): the 6h/30m pair pages.
+      The ticket too through 3d/6h (3d window: 37 events since t=0, ratio 2/37 = 5.4% > 0.1%; 6h 5.6%), while the
+      1d/2h pair is guarded (2h window: 12 events < 20).
     """
-    good, bad = _every_ten_minutes(130, failure=120)
+    good, bad = _every_ten_minutes(130, 120)
     quiet = {"input_series": requests(good, bad), "alert_rule_test": [alerts(AVAILABILITY, m) for m in range(118, 131)]}
     run_promtool_test(promtool, tmp_path / "guarded", [AVAILABILITY], [quiet])
 
-    unguarded = AVAILABILITY.model_copy(update={"alerting": Alerting(min_events=0)})
+    unguarded = AVAILABILITY.model_copy(update={"alerting": Alerting(min_events=0, min_bad_events=1)})
     loud = {"input_series": requests(good, bad), "alert_rule_test": [alerts(unguarded, 120, "page", "ticket")]}
     run_promtool_test(promtool, tmp_path / "unguarded", [unguarded], [loud])
 
     busy = {
-        "input_series": requests(per_minute((120, 1), (1, 0), (5, 1)), per_minute((120, 0), (1, 1), (5, 0))),
-        "alert_rule_test": [alerts(AVAILABILITY, 120), alerts(AVAILABILITY, 121, "page", "ticket")],
+        "input_series": requests(per_minute((120, 1), (2, 0), (5, 1)), per_minute((120, 0), (2, 1), (5, 0))),
+        "alert_rule_test": [alerts(AVAILABILITY, 121), alerts(AVAILABILITY, 122, "page", "ticket")],
         "promql_expr_test": [
             value(
                 f'slo:sli_events:increase1h{{sloth_id="{AVAILABILITY.id}"}}',
-                121,
+                122,
                 ids(AVAILABILITY, "1h", "slo:sli_events:increase1h"),
                 60,
             )
         ],
     }
-    good, bad = _every_ten_minutes(365, failure=360)
+    good, bad = _every_ten_minutes(375, 360, 370)
     long_history = {
         "input_series": requests(good, bad),
-        "alert_rule_test": [alerts(AVAILABILITY, 359), alerts(AVAILABILITY, 360, "page", "ticket")],
+        "alert_rule_test": [alerts(AVAILABILITY, 360), alerts(AVAILABILITY, 370, "page", "ticket")],
         "promql_expr_test": [
             value(
                 f'slo:sli_events:increase1h{{sloth_id="{AVAILABILITY.id}"}}',
-                360,
+                370,
                 ids(AVAILABILITY, "1h", "slo:sli_events:increase1h"),
                 6,
             ),
             value(
                 f'slo:sli_events:increase6h{{sloth_id="{AVAILABILITY.id}"}}',
-                360,
+                370,
                 ids(AVAILABILITY, "6h", "slo:sli_events:increase6h"),
                 36,
             ),

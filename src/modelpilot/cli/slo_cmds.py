@@ -11,7 +11,7 @@ from rich.table import Table
 
 from modelpilot.cli.context import registry
 from modelpilot.cli.output import OutputFormat, console, emit, table
-from modelpilot.errors import NotFoundError
+from modelpilot.errors import InvalidInputError, NotFoundError
 from modelpilot.slo.evaluator import SloStatus
 from modelpilot.slo.rules import render_rules
 from modelpilot.slo.service import load_statuses
@@ -55,11 +55,15 @@ def render(
     """Write Prometheus recording and alerting rules per model (`<model>.rules.yml`), and with --grafana a dashboard
     per model (`<model>.dashboard.json`)."""
     specs = _specs(ctx, spec, skip_model_check)
-    paths = render_rules(specs, out)
-    if grafana:
-        from modelpilot.slo.grafana import render_dashboards
+    paths = []
+    try:
+        if grafana:  # first: it refuses a model name that cannot be a file name before anything is written
+            from modelpilot.slo.grafana import render_dashboards
 
-        paths += render_dashboards(specs, out)
+            paths += render_dashboards(specs, out)
+        paths = render_rules(specs, out) + paths
+    except ValueError as exc:
+        raise InvalidInputError(f"slo render: {exc}", hint="rename the model or render its SLOs apart") from None
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
 
@@ -82,7 +86,7 @@ def _status_table(rows: list[tuple[SloStatus, float]]) -> Table:
                 st.slo,
                 f"{st.objective:g}%",
                 _pct(st.sli.get("1h")),
-                "-" if st.budget_remaining is None else f"{100 * st.budget_remaining:.1f}%",
+                f"{100 * st.budget_remaining:.1f}%",
                 *(_burn(st.burn_rates.get(w)) for w in ("5m", "1h", "6h", "3d")),
                 ", ".join(firing) if firing else "-",
                 f"{age:.0f}s",

@@ -252,7 +252,11 @@ class SloAlertEvent:
         """Rebuild from :meth:`to_dict`."""
         if not isinstance(data, Mapping) or not isinstance(data.get("alert"), Mapping):
             raise InvalidInputError("slo alert event.alert: expected an object", hint="send the fields of to_dict()")
-        return cls(dict(data["alert"]), float(data.get("time") or 0.0))
+        try:
+            time = float(data.get("time") or 0.0)
+        except (TypeError, ValueError):
+            raise InvalidInputError("slo alert event.time: not a number", hint="seconds since the epoch") from None
+        return cls(dict(data["alert"]), time)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""

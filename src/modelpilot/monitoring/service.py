@@ -80,7 +80,7 @@ class MonitorService:
         self.label_windows: dict[StreamKey, LabelWindow] = {}
         self._label_index: dict[StreamKey, int] = {}
         self._joined_seen = dict(self.joiner.stats)
-        self._missing_seen: dict[tuple[str, str], int] = {}
+        self._missing_seen: dict[StreamKey, int] = {}
         self._last_event: dict[str, float] = {}  # newest event time per model (exported once per batch)
         self._alarm_state: dict[tuple[StreamKey, str], str] = {}  # active alarms: (stream, kind) -> severity
         self._lock = threading.RLock()  # held while results are recorded too: they leave in order
@@ -124,8 +124,8 @@ class MonitorService:
                 break
         else:
             m.MONITOR_EVENTS.labels(outcome="counted").inc()
-        if isinstance(ev, InferenceEvent):
-            last = self._last_event.get(ev.model)
+        if isinstance(ev, InferenceEvent) and (ev.model, ev.version, ev.variant) in self.monitor.streams:
+            last = self._last_event.get(ev.model)  # models with a profile only: the label set stays bounded
             if last is None or ev.time > last:
                 self._last_event[ev.model] = ev.time
         if isinstance(ev, InferenceEvent) and ev.status == 200 and ev.prediction is not None:
@@ -145,7 +145,7 @@ class MonitorService:
                 lw = LabelWindow(task=profile.task, classes=profile.classes, estimator=found.baseline.layout.estimator)
                 self.label_windows[key] = lw
             lw.add(j)
-            m.LABEL_OUTCOMES.labels(j.model, j.variant, "joined").inc()
+            m.LABEL_OUTCOMES.labels(j.model, j.variant, "joined").inc()  # profiled versions only (bounded labels)
             stream = self.monitor.stream(key)
             if stream is not None and lw.task != "regression" and len(j.label) == len(j.prediction):
                 stream.changes.labelled(as_text(np.asarray(j.label)) != as_text(np.asarray(j.prediction)))
@@ -262,7 +262,7 @@ class MonitorService:
         if r.kind == "traffic":
             m.MONITOR_WINDOWS.labels(*labels).inc()
             m.MONITOR_ROWS.labels(*labels).inc(r.rows)
-            m.MONITOR_FLAGGED_ROWS.labels(*labels).inc(getattr(r, "flagged_rows", 0))
+            m.MONITOR_FLAGGED_ROWS.labels(*labels).inc(r.flagged_rows)
             for c in r.drift:
                 for stat in _STATISTICS:
                     value = getattr(c, stat)
@@ -292,11 +292,11 @@ class MonitorService:
             if new > 0:
                 m.LABELS_JOINED.labels(outcome=outcome).inc(new)
         self._joined_seen = dict(stats)
-        for (model, variant), n in self.joiner.missing_by.items():
-            new = n - self._missing_seen.get((model, variant), 0)
-            if new > 0:
-                m.LABEL_OUTCOMES.labels(model, variant, "missing").inc(new)
-                self._missing_seen[(model, variant)] = n
+        for key, n in self.joiner.missing_by.items():
+            new = n - self._missing_seen.get(key, 0)
+            self._missing_seen[key] = n
+            if new > 0 and key in self.monitor.streams:  # as joins: profiled versions only
+                m.LABEL_OUTCOMES.labels(key[0], key[2], "missing").inc(new)
         for model, t in self._last_event.items():
             m.LAST_EVENT_TIME.labels(model).set(t)
         done = stats.get("joined", 0) + stats.get("missing", 0)
@@ -316,6 +316,8 @@ class MonitorService:
                 ],
                 "label_index": [[k[0], k[1], k[2], i] for k, i in self._label_index.items()],
                 "position": dict(self.position),
+                "alarm_state": [[k[0], k[1], k[2], kind, sev] for (k, kind), sev in self._alarm_state.items()],
+                "last_event": dict(self._last_event),
             }
         self.history.save_state(self.name, state)
 
@@ -343,6 +345,13 @@ class MonitorService:
             self.position = dict(state.get("position", {}))
             for mdl, ver, var, i in state.get("label_index", []):
                 self._label_index[(str(mdl), int(ver), str(var))] = int(i)
+            self._alarm_state = {  # alarms active at the snapshot: their windows keep counting as in alarm
+                ((str(mdl), int(ver), str(var)), str(kind)): str(sev)
+                for mdl, ver, var, kind, sev in state.get("alarm_state", [])
+            }
+            self._last_event = {str(k): float(v) for k, v in state.get("last_event", {}).items()}
+            for model, t in self._last_event.items():
+                m.LAST_EVENT_TIME.labels(model).set(t)
         return True
 
     # ----------------------------------------------------------------------------------------------- thread

@@ -5,9 +5,10 @@ layout merge by addition (counts and sums add, minima and maxima combine), so wi
 different Kafka partitions, combine into exactly what one sketch over all their rows would hold: the counts are
 equal integers; the float sums agree to rounding.
 
-Besides the per-column counts, a sketch counts the rows with at least one data-quality violation in any column
-(:attr:`Sketch.flagged_rows`): what a "share of rows without data-quality violations" objective needs. Each row is
-counted by exactly one sketch, so this count adds on merge too.
+Besides the per-column counts, a sketch counts the rows with at least one data-quality violation in any input
+column (:attr:`Sketch.flagged_rows`; the model's outputs are not judged there): what a "share of rows without
+data-quality violations" objective needs. Each row is counted by exactly one sketch, so this count adds on merge
+too.
 
 Example:
     >>> import numpy as np
@@ -92,7 +93,7 @@ class Sketch:
         self.rows = 0
         self.events = 0
         self.errors = 0
-        self.flagged_rows = 0  # rows with at least one quality violation in any column
+        self.flagged_rows = 0  # rows with at least one quality violation in any input (feature) column
         self.latency_sum = 0.0
         self.latency_max = 0.0
         self.start: float | None = None
@@ -120,9 +121,9 @@ class Sketch:
     ) -> Sketch:
         """Count ``rows`` rows given as one array per column key; a key that is absent counts as ``absent``.
 
-        A row with any violation (in any column, an absent column included) adds one to :attr:`flagged_rows`. Per-row
-        masks are built only for columns that had a violation in this batch, and not at all when a column is absent
-        (then every row is flagged).
+        A row with any violation (in any feature column, an absent one included) adds one to :attr:`flagged_rows`.
+        Per-row masks are built only for columns that had a violation in this batch, and not at all when a feature
+        column is absent (then every row is flagged).
         """
         self.rows += rows
         self.events += events
@@ -136,7 +137,11 @@ class Sketch:
         q = self.quality_counts
         absent = QUALITY_FIELDS.index("absent")
         arrays = [columns.get(key) for key in self.layout.keys]
-        whole = rows > 0 and any(v is None for v in arrays)  # an absent column flags every row
+        # Rows are flagged for their inputs only (the model's outputs are not data quality); an absent input column
+        # flags every row.
+        whole = rows > 0 and any(
+            v is None and c.role == "feature" for c, v in zip(self.layout.columns, arrays, strict=True)
+        )
         flagged: npt.NDArray[np.bool_] | None = None
         for i, (col, values) in enumerate(zip(self.layout.columns, arrays, strict=True)):
             if values is None:
@@ -147,10 +152,11 @@ class Sketch:
                     f"column {col.key!r} has {len(values)} values for {rows} rows",
                     hint="send one value per row for every column",
                 )
+            flag = not whole and col.role == "feature"
             if isinstance(col, NumericColumn):
-                bad = self._numeric(i, col, values, flag=not whole)
+                bad = self._numeric(i, col, values, flag=flag)
             else:
-                bad = self._categorical(i, col, values, flag=not whole)
+                bad = self._categorical(i, col, values, flag=flag)
             if bad is not None:
                 flagged = bad if flagged is None else np.logical_or(flagged, bad, out=flagged)
         if whole:
@@ -182,8 +188,8 @@ class Sketch:
         self, i: int, col: NumericColumn, values: npt.NDArray[Any], *, flag: bool
     ) -> npt.NDArray[np.bool_] | None:
         """Count one numeric column; with ``flag``, return a fresh mask of its rows with a violation (``None``
-        when it has none): missing, non-finite or wrongly typed values (all NaN or inf in ``x``), and values in the
-        underflow or overflow slot (out of range)."""
+        when it has none): missing (unless the reference had missing values), non-finite or wrongly typed values
+        (all NaN or inf in ``x``), and values in the underflow or overflow slot (out of range)."""
         x, wrong = as_float(values)
         q = self.quality_counts[i]
         finite_mask = np.isfinite(x)
@@ -196,8 +202,8 @@ class Sketch:
             q[0] += nan - wrong  # missing (values that were not numbers became NaN too)
             q[1] += x.size - finite.size - nan  # ±inf
             q[2] += wrong
-            if flag:
-                bad = ~finite_mask
+            if flag:  # a missing value is no violation in a column the reference had missing values in too
+                bad = ~finite_mask if col.missing == 0 else np.isinf(x) | _wrongly_typed(values, wrong)
         if finite.size == 0:
             return bad
         slot = np.searchsorted(self.layout.edges[i], finite)
@@ -225,14 +231,15 @@ class Sketch:
         self, i: int, col: CategoricalColumn, values: npt.NDArray[Any], *, flag: bool
     ) -> npt.NDArray[np.bool_] | None:
         """Count one categorical column; with ``flag``, return a fresh mask of its rows with a violation (``None``
-        when it has none): missing values and categories the reference never saw."""
+        when it has none): missing values (unless the reference had missing values) and categories the reference
+        never saw."""
         text = as_text(values)
         mask = text != None  # noqa: E711 (element-wise comparison)
         present = text[mask]
         q = self.quality_counts[i]
         missing = text.size - present.size
         q[0] += missing
-        bad = ~mask if flag and missing else None
+        bad = ~mask if flag and missing and col.missing == 0 else None  # missing is normal if the reference had it
         if present.size == 0:
             return bad
         slots, unseen = category_lookup(col, present)
@@ -241,9 +248,11 @@ class Sketch:
         self.present[i] += present.size
         if unseen is not None:
             q[4] += int(np.count_nonzero(unseen))
-            if flag and bad is None:  # no value missing: the present values are all the rows
+            if flag and bad is None and not missing:  # no value missing: the present values are all the rows
                 bad = unseen
-            elif flag and bad is not None:
+            elif flag:
+                if bad is None:
+                    bad = np.zeros(text.size, dtype=np.bool_)
                 bad[mask] = unseen  # those positions of ``bad`` were all False (present values)
         return bad
 
@@ -351,3 +360,14 @@ class Sketch:
         if layout.estimator is not None and state.get("estimate") is not None:
             out.estimate = EstimateAccumulator.from_state(state["estimate"], layout.estimator)
         return out
+
+
+def _wrongly_typed(values: npt.NDArray[Any], wrong: int) -> npt.NDArray[np.bool_]:
+    """Which values are neither numbers nor missing (only looked for when :func:`as_float` found some)."""
+    if not wrong:
+        return np.zeros(len(values), dtype=np.bool_)
+    return np.fromiter(
+        (v is not None and (isinstance(v, bool) or not isinstance(v, int | float | np.number)) for v in values),
+        dtype=np.bool_,
+        count=len(values),
+    )

@@ -13,11 +13,12 @@ Alertmanager sends one notification per alert group (webhook payload version ``"
                  "fingerprint": "5c8f0e1d2a3b4c6d"}]}
 
 Each alert becomes one :class:`~modelpilot.events.model.SloAlertEvent` on the server's event bus. The whole payload
-is checked before anything is published: one bad alert refuses the notification (422 naming every bad field, e.g.
+is checked before anything is published (alerts of other rules, without ``sloth_id``, ``slo`` or ``sloth_slo``
+labels, are skipped and counted): one bad alert refuses the notification (422 naming every bad field, e.g.
 ``alerts[2].labels.model: missing``) and none of its alerts is published. A payload that is not JSON at all is a
-400, as on every other route. The answer is ``{"accepted": n, "firing": k, "resolved": r}``. If the event queue is
-full and an alert is dropped, the answer is 503 so that Alertmanager sends the notification again (each event's
-``request_id`` is stable for one transition, so a repeat can be recognised).
+400, as on every other route. The answer is ``{"accepted": n, "firing": k, "resolved": r, "skipped": s}``. If the
+event queue is full and an alert is dropped, the answer is 503 so that Alertmanager sends the notification again
+(each event's ``request_id`` is stable for one transition, so a repeat can be recognised).
 
 Example:
     >>> doc = {"version": "4", "alerts": [{"status": "resolved", "startsAt": "2026-11-30T02:00:00.5Z",
@@ -29,7 +30,7 @@ Example:
     >>> a["slo"], a["model"], a["name"], a["severity"], a["state"], a["since"], a["until"], a["source"]
     ('credit-errors', 'credit', 'errors', 'ticket', 'resolved', 1796004000.5, 1796007600.0, 'alertmanager')
     >>> try:
-    ...     parse_alertmanager({"version": "4", "alerts": [{"status": "on", "labels": {}}]}, now=1.0)
+    ...     parse_alertmanager({"version": "4", "alerts": [{"status": "on", "labels": {"slo": "x"}}]}, now=1.0)
     ... except InvalidInputError as exc:
     ...     for problem in exc.details["problems"]:
     ...         print(problem)
@@ -185,8 +186,13 @@ def _time(value: Any, path: str, problems: _Problems, *, required: bool) -> floa
     return moment.timestamp()
 
 
+_NOT_AN_SLO = SloAlertEvent({}, 0.0)
+"""What :func:`_alert` returns for a well-formed alert without SLO labels (``sloth_id``, ``slo`` or ``sloth_slo``)."""
+
+
 def _alert(doc: Any, path: str, problems: _Problems, now: float) -> SloAlertEvent | None:
-    """One alert of the payload as an event; None (and problems noted) when it is malformed."""
+    """One alert of the payload as an event; None (and problems noted) when it is malformed; :data:`_NOT_AN_SLO`
+    for an alert of another rule."""
     if not isinstance(doc, Mapping):
         problems.add(path, f"expected an object, got {type(doc).__name__}")
         return None
@@ -202,6 +208,8 @@ def _alert(doc: Any, path: str, problems: _Problems, now: float) -> SloAlertEven
     annotations = _strings(doc.get("annotations"), f"{path}.annotations", problems)
     if not labels.get("alertname"):
         problems.add(f"{path}.labels.alertname", "missing")
+    if isinstance(doc.get("labels"), Mapping) and not any(labels.get(k) for k in ("sloth_id", "slo", "sloth_slo")):
+        return _NOT_AN_SLO  # another rule's alert routed here: not for the controller, skipped (and counted)
     model = labels.get("model") or labels.get("sloth_service")
     if not model:
         problems.add(f"{path}.labels.model", "missing (set the label model or sloth_service)")
@@ -232,7 +240,8 @@ def _alert(doc: Any, path: str, problems: _Problems, now: float) -> SloAlertEven
 
 
 def parse_alertmanager(doc: Any, *, now: float) -> list[SloAlertEvent]:
-    """Every alert of one webhook payload as an event at ``now``; InvalidInputError naming every bad field."""
+    """Every SLO alert of one webhook payload as an event at ``now`` (alerts without SLO labels are left out);
+    InvalidInputError naming every bad field."""
     problems = _Problems()
     if not isinstance(doc, Mapping):
         problems.add("body", f"expected a JSON object, got {type(doc).__name__}")
@@ -251,7 +260,7 @@ def parse_alertmanager(doc: Any, *, now: float) -> list[SloAlertEvent]:
     else:
         for i, item in enumerate(alerts):
             event = _alert(item, f"alerts[{i}]", problems, now)
-            if event is not None:
+            if event is not None and event is not _NOT_AN_SLO:
                 events.append(event)
     problems.raise_any()
     return events
@@ -270,6 +279,7 @@ async def alertmanager(request: Request) -> Response:
             )
         doc = await read_json(request, ctx.settings.serving.max_body_bytes)
         events = parse_alertmanager(doc, now=time.time())  # all checked before any is published
+        skipped = len(doc["alerts"]) - len(events)
         published = sum(bool(bus.publish(event)) for event in events)
         if published < len(events):
             raise UnavailableError(
@@ -277,7 +287,8 @@ async def alertmanager(request: Request) -> Response:
                 hint="Alertmanager sends the notification again; if this lasts, raise events.queue_size",
             )
         firing = sum(event.alert["state"] == "firing" for event in events)
-        return json_response({"accepted": len(events), "firing": firing, "resolved": len(events) - firing})
+        body = {"accepted": len(events), "firing": firing, "resolved": len(events) - firing, "skipped": skipped}
+        return json_response(body)
     except Exception as exc:
         return error_response(exc)
 

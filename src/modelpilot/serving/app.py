@@ -52,6 +52,7 @@ from modelpilot.serving.state import ModelTable
 from modelpilot.serving.traffic import TrafficPlans
 from modelpilot.serving.v1_routes import v1_routes
 from modelpilot.slo.service import SloService
+from modelpilot.slo.spec import SloSpec
 from modelpilot.telemetry import metrics
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -128,14 +129,18 @@ def _mark_draining_on_exit(ctx: ServerContext) -> None:
         signal.signal(sig, handler)
 
 
-def _slo_service(settings: Settings, registry: Registry, bus: Bus | None) -> SloService | None:
-    """The in-process SLO evaluator of ``settings.slo.specs`` (none without specs); a bad spec stops start-up."""
+def _slo_specs(settings: Settings, registry: Registry) -> list[SloSpec]:
+    """The SLOs of ``settings.slo.specs``, checked against the registry; a bad spec stops start-up."""
     if not settings.slo.specs:
-        return None
+        return []
     from modelpilot.slo.spec import load_specs
 
-    specs = load_specs(settings.slo.specs, models={m.name for m in registry.models()})
-    return SloService(specs, registry.store, bus=bus, tick_s=settings.slo.tick_s, snapshot_s=settings.slo.snapshot_s)
+    files = list(dict.fromkeys(settings.slo.specs))  # the same file from the settings and --slo counts once
+    try:
+        return load_specs(files, models={m.name for m in registry.models()})
+    except Exception:
+        registry.store.close()
+        raise
 
 
 def create_app(
@@ -146,6 +151,7 @@ def create_app(
     ``monitor`` runs the monitor in this process on the same bus (the embedded shape of ``modelpilot up``).
     """
     registry = Registry.open(settings)
+    slo_specs = _slo_specs(settings, registry) if monitor else []
     store = registry.store
     plans = TrafficPlans(store)
     tokens = Tokens(store)
@@ -170,7 +176,10 @@ def create_app(
 
         watcher_service = MonitorService(registry, settings.monitor, on_alarm=announce)
         bus.subscribe(watcher_service)
-    slo_service = _slo_service(settings, registry, bus) if monitor else None
+    slo_service = None
+    if slo_specs:
+        slo = settings.slo
+        slo_service = SloService(slo_specs, store, bus=bus, tick_s=slo.tick_s, snapshot_s=slo.snapshot_s)
     ctx = ServerContext(
         settings=settings,
         registry=registry,
@@ -217,6 +226,8 @@ def create_app(
                 await watcher
             timeout = settings.serving.drain_timeout_s
             await ctx.shadows.drain(timeout)
+            if slo_service is not None:  # a last evaluation, while the bus still takes its alert events
+                await asyncio.to_thread(slo_service.stop)
             if ctx.bus is not None:
                 flushed = await asyncio.to_thread(ctx.bus.flush, timeout)
                 if not flushed:
@@ -224,8 +235,6 @@ def create_app(
                 await asyncio.to_thread(ctx.bus.close, timeout)
             if watcher_service is not None:
                 await asyncio.to_thread(watcher_service.stop)
-            if slo_service is not None:
-                await asyncio.to_thread(slo_service.stop)
             if sink is not None:
                 sink.close()
             executor.shutdown(wait=False, cancel_futures=True)

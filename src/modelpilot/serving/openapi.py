@@ -113,11 +113,12 @@ def openapi_document() -> dict[str, Any]:
                 body=WEBHOOK_SCHEMA,
                 ok={
                     "type": "object",
-                    "required": ["accepted", "firing", "resolved"],
+                    "required": ["accepted", "firing", "resolved", "skipped"],
                     "properties": {
                         "accepted": {"type": "integer"},
                         "firing": {"type": "integer"},
                         "resolved": {"type": "integer"},
+                        "skipped": {"type": "integer", "description": "alerts without SLO labels, left out"},
                     },
                 },
                 errors=(400, 401, 403, 413, 422, 503),

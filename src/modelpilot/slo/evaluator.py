@@ -71,11 +71,17 @@ class Evaluator:
         self.ledgers = {s.id: Ledger(s.period_s, step_s=step_s) for s in self.specs}
         self._last: dict[str, tuple[float, float]] = {s.id: (0.0, 0.0) for s in self.specs}
         self._since: dict[tuple[str, str], float] = {}  # (slo, severity) -> when it started firing
+        self._metrics = {  # the metric names any SLI reads: every other sample is dropped at once
+            series.metric
+            for q in self.queries.values()
+            for series in (q.total, q.bad, q.good, q.last_event)
+            if series is not None
+        }
 
     # ----------------------------------------------------------------------------------------------- update
     def prime(self, samples: Iterable[Sample]) -> None:
         """Take the counters' current values as the starting point: events before this call are not counted."""
-        rows = list(samples)
+        rows = [row for row in samples if row[0] in self._metrics]
         for spec in self.specs:
             query = self.queries[spec.id]
             if query.total is not None:
@@ -83,7 +89,7 @@ class Evaluator:
 
     def observe(self, samples: Iterable[Sample], now: float) -> None:
         """Count what happened since the last call (ratio SLIs) or one time sample (freshness)."""
-        rows = list(samples)
+        rows = [row for row in samples if row[0] in self._metrics]
         for spec in self.specs:
             query, ledger = self.queries[spec.id], self.ledgers[spec.id]
             if query.last_event is not None:
@@ -108,11 +114,12 @@ class Evaluator:
         for spec, st in zip(self.specs, statuses, strict=True):
             ratios = {w: None if v is None else 1.0 - v for w, v in st.sli.items()}
             events = None if spec.sli.kind == "freshness" else st.events
+            guard = spec.alerting
             for severity in _SEVERITIES:
-                if not getattr(spec.alerting, severity):
-                    continue
                 held = (spec.id, severity)
-                now_firing = firing(severity, ratios, events, spec.error_budget, spec.alerting.min_events)
+                now_firing = getattr(guard, severity) and firing(  # a severity turned off resolves what it held
+                    severity, ratios, events, spec.error_budget, guard.min_events, guard.min_bad_events
+                )
                 if now_firing and held not in self._since:
                     self._since[held] = now
                     transitions.append(self._transition(spec, st, severity, "firing", now))
@@ -187,17 +194,21 @@ class Evaluator:
 
         ``counters_reset`` (the default: a new process) starts counter readings from zero again.
         """
-        done = []
-        for spec in self.specs:
+        ledgers: dict[str, Ledger] = {}
+        last: dict[str, tuple[float, float]] = {}
+        since: dict[tuple[str, str], float] = {}
+        for spec in self.specs:  # everything is read before anything changes: a bad state changes nothing
             item = state.get(spec.id)
             if not isinstance(item, Mapping):
                 continue
-            self.ledgers[spec.id] = Ledger.from_state(item["ledger"], period_s=spec.period_s)
+            ledgers[spec.id] = Ledger.from_state(item["ledger"], period_s=spec.period_s)
             if not counters_reset:
                 bad, total = item.get("last", (0.0, 0.0))
-                self._last[spec.id] = (float(bad), float(total))
-            for sev, since in (item.get("since") or {}).items():
-                if since is not None:
-                    self._since[(spec.id, sev)] = float(since)
-            done.append(spec.id)
-        return done
+                last[spec.id] = (float(bad), float(total))
+            for sev, t in (item.get("since") or {}).items():
+                if t is not None:
+                    since[(spec.id, str(sev))] = float(t)
+        self.ledgers.update(ledgers)
+        self._last.update(last)
+        self._since.update(since)
+        return list(ledgers)

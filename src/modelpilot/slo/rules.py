@@ -146,7 +146,7 @@ def _meta_group(spec: SloSpec) -> dict[str, Any]:
 
 def _condition(spec: SloSpec, severity: str) -> str:
     sel, budget = _selector(spec), go_float(spec.error_budget)
-    guard = Query.of(spec).total is not None and spec.alerting.min_events > 0
+    guard = Query.of(spec).total is not None
     parts = []
     for pair in ALERT_PAIRS:
         if pair.severity != severity:
@@ -157,8 +157,12 @@ def _condition(spec: SloSpec, severity: str) -> str:
             f"max(slo:sli_error:ratio_rate{pair.long}{sel} > {limit}) without (sloth_window)",
         ]
         if guard:
-            events = f"slo:sli_events:increase{pair.long}{sel} >= {spec.alerting.min_events}"
-            terms.append(f"max({events}) without (sloth_window)")
+            events = f"slo:sli_events:increase{pair.long}{sel}"
+            ratio = f"slo:sli_error:ratio_rate{pair.long}{sel}"
+            terms.append(f"max({events} >= {spec.alerting.min_events}) without (sloth_window)")
+            # bad events = ratio x events; counts are whole, so half an event of slack absorbs rate()'s rounding
+            bad = f"{ratio} * {events} > {spec.alerting.min_bad_events - 0.5:g}"
+            terms.append(f"max({bad}) without (sloth_window)")
         parts.append("(\n    " + "\n  and\n    ".join(terms) + "\n)")
     return "\nor\n".join(parts)
 
@@ -177,7 +181,7 @@ def _alert_group(spec: SloSpec) -> dict[str, Any]:
                     "severity": severity,
                     "sloth_severity": severity,
                     "model": spec.model,
-                    "slo": spec.name,
+                    "slo": spec.id,
                 },
                 "annotations": {
                     "title": f"{spec.model}: SLO {spec.name} burns its error budget ({title})",

@@ -65,6 +65,8 @@ class SloService:
         self.clock = clock
         self.sample = sample
         self.statuses: list[SloStatus] = []
+        self._restore_failed = False  # then the saved ledgers are kept, not overwritten by fresh ones
+        self._unsent: list[SloAlertEvent] = []  # transitions the bus refused (queue full): offered again each tick
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,18 +87,28 @@ class SloService:
                 alert["state"],
                 {k: v for k, v in alert["burn_rates"].items() if v is not None},
             )
-            if self.bus is not None:
-                self.bus.publish(SloAlertEvent(alert, t_now))
+            self._unsent.append(SloAlertEvent(alert, t_now))
+        self._publish()
         try:
             self._save(statuses, None)
         except Exception:
             log.exception("SLO statuses could not be saved; the next evaluation tries again")
         return statuses
 
+    def _publish(self) -> None:
+        if self.bus is None:
+            self._unsent.clear()
+            return
+        while self._unsent:
+            if not self.bus.publish(self._unsent[0]):
+                log.warning("SLO alert events waiting for room on the bus: %d", len(self._unsent))
+                return
+            self._unsent.pop(0)
+
     def snapshot(self) -> None:
         """Save every ledger with its status."""
         with self._lock:
-            state = self.evaluator.to_state()
+            state = None if self._restore_failed else self.evaluator.to_state()
             statuses = list(self.statuses)
         self._save(statuses, state)
 
@@ -127,7 +139,8 @@ class SloService:
             if restored:
                 log.info("SLO ledgers restored: %s", ", ".join(restored))
         except Exception:
-            log.exception("SLO ledgers could not be restored; budgets start empty")
+            self._restore_failed = True
+            log.exception("SLO ledgers could not be restored; budgets start empty and the saved ones are kept")
         with self._lock:
             self.evaluator.prime(self.sample())
         self._stop.clear()

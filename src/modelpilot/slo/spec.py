@@ -155,6 +155,12 @@ class Alerting(BaseModel):
         description="An alert needs at least this many events in its long window, so one failure on low traffic "
         "does not page (ratio SLIs only).",
     )
+    min_bad_events: int = Field(
+        2,
+        ge=1,
+        description="An alert also needs at least this many bad events in its long window, so one error on a quiet "
+        "model never pages, however few events it had (ratio SLIs only).",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on the alerts.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations on the alerts.")
     runbook_base_url: str = Field(
@@ -180,7 +186,7 @@ class SloSpec(BaseModel):
     name: str = Field(description="Short name, unique per model: lower-case letters, digits, - and _.")
     model: str = Field(description="The registered model the SLO is about.")
     sli: Sli
-    objective: float = Field(description="Percent of good events, strictly between 0 and 100 (e.g. 99.5).")
+    objective: float = Field(description="Percent of good events, above 0 and at most 99.9999 (e.g. 99.5).")
     period: str = Field("28d", description="Rolling period of the error budget, 7d to 90d (e.g. 28d).")
     description: str = Field("", description="What the SLO protects, for people.")
     variants: tuple[Literal["stable", "canary", "fallback", "shadow"], ...] = Field(
@@ -203,11 +209,20 @@ class SloSpec(BaseModel):
             raise ValueError("a registered model name")
         return value
 
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number (a percentage, e.g. 99.5), not true/false")
+        return value
+
     @field_validator("objective")
     @classmethod
     def _objective(cls, value: float) -> float:
         if not (0 < value < 100) or not math.isfinite(value):
             raise ValueError("must be strictly between 0 and 100 (a percentage, e.g. 99.5)")
+        if value > 99.9999:
+            raise ValueError("at most 99.9999: a smaller error budget cannot be told from rounding")
         return value
 
     @field_validator("period")
@@ -374,7 +389,7 @@ def _line_number(problem: str) -> int:
 
 
 def _among(value: float, bounds: Sequence[float]) -> bool:
-    return any(math.isclose(value, b, rel_tol=1e-9, abs_tol=1e-12) for b in bounds)
+    return value in bounds  # exactly: the rendered le="..." label must name the bucket
 
 
 def load_specs(

@@ -91,7 +91,7 @@ REQUESTS = Counter(
 )
 REQUEST_DURATION = Histogram(
     "modelpilot_request_duration_seconds",
-    "Time to answer an inference request, from body read to response built.",
+    "Time to answer an inference request, from its arrival at the route (before the body is read) to the response.",
     ["model", "variant", "protocol"],
     buckets=LATENCY_BUCKETS,
 )
@@ -160,7 +160,7 @@ BUILD_INFO.labels(version=__version__, python=platform.python_version()).set(1)
 # Columns come from reference profiles (bounded by the signature), statistics and quality fields are fixed sets.
 MONITOR_EVENTS = Counter(
     "modelpilot_monitor_events_total",
-    "Inference events the monitor took, by outcome (counted, duplicate, unprofiled, failed, malformed).",
+    "Events the monitor took, by outcome (counted, duplicate, unprofiled, failed, malformed, rejected, label).",
     ["outcome"],
 )
 MONITOR_WINDOWS = Counter(

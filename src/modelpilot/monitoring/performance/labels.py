@@ -114,7 +114,7 @@ class LabelJoiner:
         self._invalid = dict.fromkeys(INVALID_REASONS, 0)
         self._n_orphans = 0
         self._delay = LabelDelay()
-        self._missing_by: dict[tuple[str, str], int] = {}
+        self._missing_by: dict[tuple[str, int, str], int] = {}
 
     joined = Stat(int, "Labelled predictions handed out, one per variant.")
     late = Stat(int, "Labels that came after their request's predictions were dropped.")
@@ -131,8 +131,8 @@ class LabelJoiner:
         return self._s["expired"] + self._s["evicted"]
 
     @property
-    def missing_by(self) -> dict[tuple[str, str], int]:
-        """``missing`` split by ``(model, variant)``, since this joiner was made (not part of its state)."""
+    def missing_by(self) -> dict[tuple[str, int, str], int]:
+        """``missing`` split by ``(model, version, variant)``, since this joiner was made (not part of its state)."""
         return dict(self._missing_by)
 
     @property
@@ -275,7 +275,7 @@ class LabelJoiner:
         self._n_pending -= len(dropped)
         self._s[counter] += len(dropped)
         for p in dropped:
-            self._missing_by[(p.model, p.variant)] = self._missing_by.get((p.model, p.variant), 0) + 1
+            self._missing_by[p.key] = self._missing_by.get(p.key, 0) + 1
         self._gone[request_id] = None
         while len(self._gone) > self.max_pending:
             self._gone.popitem(last=False)
