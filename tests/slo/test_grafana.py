@@ -229,8 +229,10 @@ def test_service_and_model_panels(specs: list[SloSpec]) -> None:
     assert 'code=~"5.."' in errors["targets"][0]["expr"]
     steps = errors["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert [s["value"] for s in steps] == [None, 0.001]  # the availability SLO's error budget
-    [latency] = _titled(board, "latency p50 / p95 / p99 by variant")
-    assert [t["legendFormat"] for t in latency["targets"]] == ["p50 {{variant}}", "p95 {{variant}}", "p99 {{variant}}"]
+    [latency] = _titled(board, "latency p50 / p95 / p99 by version and variant")
+    assert [t["legendFormat"] for t in latency["targets"]] == [
+        f"p{q} {{{{version}}}} {{{{variant}}}}" for q in (50, 95, 99)
+    ]
     assert all("modelpilot_request_duration_seconds_bucket" in t["expr"] for t in latency["targets"])
     [heatmap] = [p for p in _panels(board) if p["type"] == "heatmap"]
     assert heatmap["targets"][0]["expr"] == 'max by (column) (modelpilot_drift_score{model="credit",statistic="psi"})'
@@ -278,7 +280,7 @@ def test_a_model_without_slos_still_gets_the_service_and_model_panels(specs: lis
     for title in (
         "request rate by version and variant",
         "error ratio (5xx) by version and variant",
-        "latency p50 / p95 / p99 by variant",
+        "latency p50 / p95 / p99 by version and variant",
         "drift per feature (PSI)",
         "estimated vs realized accuracy",
     ):

@@ -90,7 +90,9 @@ AVAILABILITY, LATENCY, FRESHNESS = BY_NAME["availability"], BY_NAME["latency"], 
 
 # The label sets modelpilot.telemetry.metrics writes (REQUESTS, REQUEST_DURATION, LAST_EVENT_TIME).
 REQUESTS = 'modelpilot_requests_total{{model="credit",version="1",variant="stable",protocol="v2",code="{code}"}}'
-DURATION = 'modelpilot_request_duration_seconds{suffix}{{model="credit",variant="stable",protocol="v2"{le}}}'
+DURATION = (
+    'modelpilot_request_duration_seconds{suffix}{{model="credit",version="1",variant="stable",protocol="v2"{le}}}'
+)
 LAST_EVENT = 'modelpilot_monitor_last_event_timestamp_seconds{model="credit"}'
 
 

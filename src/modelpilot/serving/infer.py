@@ -280,7 +280,7 @@ def _ok_instruments(model: str, version: int, variant: str, protocol: str) -> tu
     if found is None:
         found = (
             metrics.REQUESTS.labels(model=model, version=str(version), variant=variant, protocol=protocol, code="200"),
-            metrics.REQUEST_DURATION.labels(model=model, variant=variant, protocol=protocol),
+            metrics.REQUEST_DURATION.labels(model=model, version=str(version), variant=variant, protocol=protocol),
         )
         _OK[key] = found
     return found
@@ -294,9 +294,9 @@ def record_failure(
     metrics.REQUESTS.labels(
         model=model, version="" if version is None else str(version), variant=variant, protocol=protocol, code=code
     ).inc()
-    metrics.REQUEST_DURATION.labels(model=model, variant=variant, protocol=protocol).observe(
-        time.perf_counter() - started
-    )
+    metrics.REQUEST_DURATION.labels(
+        model=model, version="" if version is None else str(version), variant=variant, protocol=protocol
+    ).observe(time.perf_counter() - started)
     exc._modelpilot_counted = True  # type: ignore[attr-defined]
 
 

@@ -8,7 +8,8 @@ performance) and annotations for traffic-plan changes, firing SLO alerts and rai
 The SLO panels read the recording rules (Sloth's names: ``slo:sli_error:ratio_rate5m``,
 ``slo:period_error_budget_remaining:ratio``, ... each labelled ``sloth_id="<model>-<name>"``); the other panels read
 the instruments of :mod:`modelpilot.telemetry.metrics` directly. Every query uses the dashboard's ``datasource``
-variable, so one file imports into any Grafana with a Prometheus data source.
+variable, so one file imports into any Grafana with a Prometheus data source. The panels themselves are built by
+:mod:`modelpilot.slo.panels`; this module decides what they show and where.
 
 Example:
     >>> from modelpilot.slo.spec import parse_specs
@@ -32,11 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from modelpilot.slo.budget import ALERT_PAIRS, WINDOWS
+from modelpilot.slo.panels import DATASOURCE, Grid, heatmap, number, selector, stat, threshold_lines, timeseries
 from modelpilot.slo.sli import promql_string
 from modelpilot.slo.spec import SloSpec
 
@@ -59,28 +61,12 @@ BURN_WINDOWS: tuple[str, ...] = tuple(WINDOWS)
 BURN_RATE_THRESHOLDS: tuple[float, ...] = tuple(sorted({p.factor for p in ALERT_PAIRS}))
 """Burn rates the alerts fire at: ticket at 1x (3d) and 3x (1d), page at 6x (6h) and 14.4x (1h)."""
 
-_DATASOURCE: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
 _GRAFANA_DATASOURCE: dict[str, str] = {"type": "grafana", "uid": "-- Grafana --"}
-_WIDTH = 24
 _UID_MAX = 40
 _UID_PREFIX = "modelpilot-"
 _RATE = "$__rate_interval"
 _QUANTILES = (0.5, 0.95, 0.99)
 _ACCURACY_KINDS = ("accuracy", "estimated_accuracy")
-
-
-# ---------------------------------------------------------------------------------------------------- PromQL
-def _selector(metric: str, /, **labels: str) -> str:
-    """``metric{name="value",...}`` with every value escaped; ``code__re`` becomes the matcher ``code=~``."""
-    matchers = []
-    for name, value in labels.items():
-        label, op = (name.removesuffix("__re"), "=~") if name.endswith("__re") else (name, "=")
-        matchers.append(f"{label}{op}{promql_string(value)}")
-    return f"{metric}{{{','.join(matchers)}}}"
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
 
 
 # ---------------------------------------------------------------------------------------------------- identity
@@ -103,189 +89,24 @@ def dashboard_uid(model: str) -> str:
     return f"{_UID_PREFIX}{head}-{digest}" if head else f"{_UID_PREFIX}{digest}"
 
 
-# ---------------------------------------------------------------------------------------------------- panels
-def _target(expr: str, legend: str, ref: int, *, fmt: str = "time_series") -> dict[str, Any]:
-    return {
-        "datasource": dict(_DATASOURCE),
-        "editorMode": "code",
-        "expr": expr,
-        "format": fmt,
-        "legendFormat": legend,
-        "range": True,
-        "refId": chr(ord("A") + ref),
-    }
-
-
-def _targets(queries: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [_target(expr, legend, i) for i, (expr, legend) in enumerate(queries)]
-
-
-def _thresholds(steps: Sequence[tuple[str, float | None]]) -> dict[str, Any]:
-    return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in steps]}
-
-
-def _lines(values: Iterable[float], color: str = "red") -> list[tuple[str, float | None]]:
-    """Threshold steps drawing a line at each value (the base step is transparent); none without values."""
-    marks = sorted(set(values))
-    return [("transparent", None), *((color, v) for v in marks)] if marks else []
-
-
-def _timeseries(
-    title: str,
-    queries: Iterable[tuple[str, str]],
-    *,
-    unit: str,
-    description: str,
-    lines: Sequence[tuple[str, float | None]] = (),
-    minimum: float | None = None,
-) -> dict[str, Any]:
-    defaults: dict[str, Any] = {
-        "color": {"mode": "palette-classic"},
-        "custom": {
-            "drawStyle": "line",
-            "fillOpacity": 0,
-            "lineWidth": 1,
-            "showPoints": "never",
-            "spanNulls": False,
-            "thresholdsStyle": {"mode": "dashed" if lines else "off"},
-        },
-        "thresholds": _thresholds(lines or [("green", None)]),
-        "unit": unit,
-    }
-    if minimum is not None:
-        defaults["min"] = minimum
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": dict(_DATASOURCE),
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "options": {
-            "legend": {"calcs": [], "displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-        "targets": _targets(queries),
-    }
-
-
-def _stat(
-    title: str,
-    queries: Iterable[tuple[str, str]],
-    *,
-    unit: str,
-    description: str,
-    steps: Sequence[tuple[str, float | None]],
-    decimals: int,
-) -> dict[str, Any]:
-    return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": dict(_DATASOURCE),
-        "fieldConfig": {
-            "defaults": {
-                "color": {"mode": "thresholds"},
-                "decimals": decimals,
-                "thresholds": _thresholds(steps),
-                "unit": unit,
-            },
-            "overrides": [],
-        },
-        "options": {
-            "colorMode": "value",
-            "graphMode": "area",
-            "justifyMode": "auto",
-            "orientation": "auto",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "textMode": "auto",
-        },
-        "targets": _targets(queries),
-    }
-
-
-def _heatmap(title: str, expr: str, legend: str, *, description: str) -> dict[str, Any]:
-    """A heatmap of already-bucketed series: one row per series (named by ``legend``), colored by value."""
-    return {
-        "type": "heatmap",
-        "title": title,
-        "description": description,
-        "datasource": dict(_DATASOURCE),
-        "fieldConfig": {
-            "defaults": {"custom": {"hideFrom": {"legend": False, "tooltip": False, "viz": False}}},
-            "overrides": [],
-        },
-        "options": {
-            "calculate": False,
-            "cellGap": 1,
-            "cellValues": {"decimals": 3},
-            "color": {
-                "exponent": 0.5,
-                "fill": "dark-orange",
-                "min": 0,
-                "mode": "scheme",
-                "reverse": False,
-                "scale": "exponential",
-                "scheme": "Oranges",
-                "steps": 64,
-            },
-            "legend": {"show": True},
-            "rowsFrame": {"layout": "auto"},
-            "tooltip": {"mode": "single", "yHistogram": False},
-            "yAxis": {"axisPlacement": "left", "reverse": False},
-        },
-        "targets": [_target(expr, legend, 0)],
-    }
-
-
-class _Grid:
-    """Places panels left to right in 24 columns, wrapping to a new line; a row panel takes a full line."""
-
-    def __init__(self) -> None:
-        self.panels: list[dict[str, Any]] = []
-        self._x = 0
-        self._y = 0
-        self._height = 0
-
-    def _wrap(self) -> None:
-        if self._x:
-            self._y += self._height
-            self._x, self._height = 0, 0
-
-    def row(self, title: str) -> None:
-        self._wrap()
-        self.add(
-            {"type": "row", "title": title, "collapsed": False, "datasource": dict(_DATASOURCE), "panels": []}, 24, 1
-        )
-        self._wrap()
-
-    def add(self, panel: dict[str, Any], width: int, height: int) -> None:
-        if self._x + width > _WIDTH:
-            self._wrap()
-        panel["id"] = len(self.panels) + 1
-        panel["gridPos"] = {"h": height, "w": width, "x": self._x, "y": self._y}
-        self.panels.append(panel)
-        self._x += width
-        self._height = max(self._height, height)
-
-
 # ---------------------------------------------------------------------------------------------------- sections
 def _decimals(objective: float) -> int:
     """Decimals to show a ratio in percent with one digit more than the objective has (99.9 -> 2)."""
-    text = _number(objective)
+    text = number(objective)
     return min(5, (len(text.split(".")[1]) if "." in text else 0) + 1)
 
 
-def _slo_row(grid: _Grid, spec: SloSpec) -> None:
+def _slo_row(grid: Grid, spec: SloSpec) -> None:
     sloth = {"sloth_id": spec.id}
-    grid.row(f"SLO {spec.name}: {_number(spec.objective)}% over {spec.period} ({spec.sli.kind})")
+    grid.row(f"SLO {spec.name}: {number(spec.objective)}% over {spec.period} ({spec.sli.kind})")
     about = spec.description or f"{spec.sli.kind} SLO of {spec.model}"
     grid.add(
-        _stat(
+        stat(
             "budget remaining",
-            [(_selector("slo:period_error_budget_remaining:ratio", **sloth), "remaining")],
+            [(selector("slo:period_error_budget_remaining:ratio", **sloth), "remaining")],
             unit="percentunit",
             description=f"{about}. Share of the {spec.period} error budget "
-            f"({_number(spec.error_budget * 100)}% of events) not spent yet; negative when overspent.",
+            f"({number(spec.error_budget * 100)}% of events) not spent yet; negative when overspent.",
             steps=[("red", None), ("orange", 0.0), ("green", 0.25)],
             decimals=1,
         ),
@@ -293,28 +114,28 @@ def _slo_row(grid: _Grid, spec: SloSpec) -> None:
         8,
     )
     grid.add(
-        _stat(
+        stat(
             "SLI now / objective",
             [
-                (f"1 - {_selector('slo:sli_error:ratio_rate5m', **sloth)}", "SLI 5m"),
-                (f"1 - {_selector(f'slo:sli_error:ratio_rate{spec.period}', **sloth)}", f"SLI {spec.period}"),
-                (_selector("slo:objective:ratio", **sloth), "objective"),
+                (f"1 - {selector('slo:sli_error:ratio_rate5m', **sloth)}", "SLI 5m"),
+                (f"1 - {selector(f'slo:sli_error:ratio_rate{spec.period}', **sloth)}", f"SLI {spec.period}"),
+                (selector("slo:objective:ratio", **sloth), "objective"),
             ],
             unit="percentunit",
             description=f"Share of good events over the last 5m and the {spec.period} period, against the "
-            f"objective of {_number(spec.objective)}%.",
+            f"objective of {number(spec.objective)}%.",
             steps=[("red", None), ("green", spec.ratio)],
             decimals=_decimals(spec.objective),
         ),
         5,
         8,
     )
-    budget = _selector("slo:error_budget:ratio", **sloth)
+    budget = selector("slo:error_budget:ratio", **sloth)
     grid.add(
-        _timeseries(
+        timeseries(
             "burn rate",
             [
-                (f"{_selector(f'slo:sli_error:ratio_rate{w}', **sloth)} / on(sloth_id) group_left() {budget}", w)
+                (f"{selector(f'slo:sli_error:ratio_rate{w}', **sloth)} / on(sloth_id) group_left() {budget}", w)
                 for w in BURN_WINDOWS
             ],
             unit="suffix:x",
@@ -329,15 +150,15 @@ def _slo_row(grid: _Grid, spec: SloSpec) -> None:
     )
 
 
-def _service_panels(grid: _Grid, model: str, specs: Sequence[SloSpec]) -> None:
-    requests = _selector("modelpilot_requests_total", model=model)
-    errors = _selector("modelpilot_requests_total", model=model, code__re="5..")
-    buckets = _selector("modelpilot_request_duration_seconds_bucket", model=model)
+def _service_panels(grid: Grid, model: str, specs: Sequence[SloSpec]) -> None:
+    requests = selector("modelpilot_requests_total", model=model)
+    errors = selector("modelpilot_requests_total", model=model, code__re="5..")
+    buckets = selector("modelpilot_request_duration_seconds_bucket", model=model)
     budgets = [s.error_budget for s in specs if s.sli.kind == "availability"]
     latency = [s.sli.threshold_s for s in specs if s.sli.kind == "latency" and s.sli.threshold_s is not None]
     grid.row("Service")
     grid.add(
-        _timeseries(
+        timeseries(
             "request rate by version and variant",
             [(f"sum by (version, variant) (rate({requests}[{_RATE}]))", "{{version}} {{variant}}")],
             unit="reqps",
@@ -348,7 +169,7 @@ def _service_panels(grid: _Grid, model: str, specs: Sequence[SloSpec]) -> None:
         8,
     )
     grid.add(
-        _timeseries(
+        timeseries(
             "error ratio (5xx) by version and variant",
             [
                 (
@@ -359,25 +180,25 @@ def _service_panels(grid: _Grid, model: str, specs: Sequence[SloSpec]) -> None:
             ],
             unit="percentunit",
             description="Share of requests answered with a 5xx status; the lines are the availability error budgets.",
-            lines=_lines(budgets),
+            lines=threshold_lines(budgets),
             minimum=0,
         ),
         8,
         8,
     )
     grid.add(
-        _timeseries(
-            "latency p50 / p95 / p99 by variant",
+        timeseries(
+            "latency p50 / p95 / p99 by version and variant",
             [
                 (
-                    f"histogram_quantile({_number(q)}, sum by (variant, le) (rate({buckets}[{_RATE}])))",
-                    f"p{_number(q * 100)} {{{{variant}}}}",
+                    f"histogram_quantile({number(q)}, sum by (version, variant, le) (rate({buckets}[{_RATE}])))",
+                    f"p{number(q * 100)} {{{{version}}}} {{{{variant}}}}",
                 )
                 for q in _QUANTILES
             ],
             unit="s",
             description="Request duration quantiles from the histogram; the lines are the latency SLO thresholds.",
-            lines=_lines(latency),
+            lines=threshold_lines(latency),
             minimum=0,
         ),
         8,
@@ -391,11 +212,11 @@ def _performance_metrics(specs: Sequence[SloSpec]) -> list[str]:
     return list(dict.fromkeys(s.sli.performance_metric for s in ordered)) or ["accuracy"]
 
 
-def _model_panels(grid: _Grid, model: str, specs: Sequence[SloSpec]) -> None:
+def _model_panels(grid: Grid, model: str, specs: Sequence[SloSpec]) -> None:
     grid.row("Model")
-    drift = _selector("modelpilot_drift_score", model=model, statistic="psi")
+    drift = selector("modelpilot_drift_score", model=model, statistic="psi")
     grid.add(
-        _heatmap(
+        heatmap(
             "drift per feature (PSI)",
             f"max by (column) ({drift})",
             "{{column}}",
@@ -409,22 +230,22 @@ def _model_panels(grid: _Grid, model: str, specs: Sequence[SloSpec]) -> None:
         labels = {"model": model, "metric": metric}
         own = [s.sli for s in specs if s.sli.kind in _ACCURACY_KINDS and s.sli.performance_metric == metric]
         grid.add(
-            _timeseries(
+            timeseries(
                 f"estimated vs realized {metric}",
                 [
                     (
-                        f"max by (version, variant) ({_selector('modelpilot_performance_estimated', **labels)})",
+                        f"max by (version, variant) ({selector('modelpilot_performance_estimated', **labels)})",
                         "estimated {{version}} {{variant}}",
                     ),
                     (
-                        f"max by (version, variant) ({_selector('modelpilot_performance_realized', **labels)})",
+                        f"max by (version, variant) ({selector('modelpilot_performance_realized', **labels)})",
                         "realized {{version}} {{variant}}",
                     ),
                 ],
                 unit="percentunit",
                 description=f"{metric} estimated without labels (traffic windows) and realized from joined labels "
                 "(label windows); the lines are the SLO targets.",
-                lines=_lines(sli.target for sli in own if sli.target is not None),
+                lines=threshold_lines(sli.target for sli in own if sli.target is not None),
             ),
             12,
             9,
@@ -434,7 +255,7 @@ def _model_panels(grid: _Grid, model: str, specs: Sequence[SloSpec]) -> None:
 # ---------------------------------------------------------------------------------------------------- annotations
 def _annotation(name: str, expr: str, *, color: str, text: str, tags: str) -> dict[str, Any]:
     return {
-        "datasource": dict(_DATASOURCE),
+        "datasource": dict(DATASOURCE),
         "enable": True,
         "hide": False,
         "iconColor": color,
@@ -448,8 +269,8 @@ def _annotation(name: str, expr: str, *, color: str, text: str, tags: str) -> di
 
 
 def _annotations(model: str) -> list[dict[str, Any]]:
-    alerts = _selector("ALERTS", alertstate="firing", sloth_service=model)
-    raised = _selector("modelpilot_alarms_total", model=model, transition="raised")
+    alerts = selector("ALERTS", alertstate="firing", sloth_service=model)
+    raised = selector("modelpilot_alarms_total", model=model, transition="raised")
     return [
         {
             "builtIn": 1,
@@ -489,7 +310,7 @@ def dashboard(model: str, specs: Sequence[SloSpec]) -> dict[str, Any]:
     """The Grafana dashboard (JSON model, schema version 39) of ``model``: its SLOs among ``specs`` (others are
     ignored), then the service and model panels, which every model gets even without an SLO."""
     own = [s for s in specs if s.model == model]
-    grid = _Grid()
+    grid = Grid()
     for spec in own:
         _slo_row(grid, spec)
     _service_panels(grid, model, own)

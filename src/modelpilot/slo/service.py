@@ -2,6 +2,23 @@
 burn-rate gauges, puts alert transitions on the bus as :class:`~modelpilot.events.model.SloAlertEvent` (for the
 controller) and saves each SLO's status in the store (what ``modelpilot slo status`` prints). The ledgers are saved
 every ``snapshot_s`` and at stop, and loaded at start, so a restart keeps the period's budget.
+
+Example (one evaluation by hand, over samples given instead of this process's metrics):
+    >>> import tempfile
+    >>> from modelpilot.slo.spec import SloSpec
+    >>> from modelpilot.storage import Store
+    >>> store = Store(f"sqlite:///{tempfile.mkdtemp()}/doc.db")
+    >>> spec = SloSpec(name="avail", model="m", sli={"kind": "availability"}, objective=99.0)
+    >>> labels = {"model": "m", "variant": "stable"}
+    >>> counts = {"200": 0.0, "500": 0.0}
+    >>> sample = lambda: [("modelpilot_requests_total", {**labels, "code": c}, n) for c, n in counts.items()]
+    >>> svc = SloService([spec], store, sample=sample)
+    >>> counts.update({"200": 990.0, "500": 10.0})
+    >>> [(s.slo, s.sli["5m"], s.burn_rates["5m"]) for s in svc.tick(now=1000.0)]
+    [('m-avail', 0.99, 1.0)]
+    >>> [(st.slo, st.budget_remaining) for st, saved in load_statuses(store)]
+    [('m-avail', 0.0)]
+    >>> store.close()
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelpilot.errors import ConfigError, InvalidInputError
 from modelpilot.monitoring.performance.estimated import PROPORTION_METRICS as _PROPORTIONS
+from modelpilot.slo.yamlpos import field_path, line_number, line_of
 
 __all__ = [
     "ALERT_NAMES",
@@ -279,32 +280,6 @@ class _File(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------------- loading
-def _line_of(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """The 1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    node = root
-    line = None if node is None else node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
-            if not match:
-                key = [k for k, _ in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
-                return key[0].start_mark.line + 1 if key else line
-            node = match[0]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            return line
-        line = node.start_mark.line + 1
-    return line
-
-
-def _field(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(file)"
-
-
 def parse_specs(
     text: str,
     *,
@@ -331,9 +306,9 @@ def parse_specs(
     def report(exc: ValidationError, prefix: tuple[int | str, ...]) -> None:
         for err in exc.errors():
             loc = [*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))]
-            line = _line_of(root, loc)
+            line = line_of(root, loc)
             message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{source}:{line}: {_field(loc)}: {message}" if line else f"{source}: {message}")
+            problems.append(f"{source}:{line}: {field_path(loc)}: {message}" if line else f"{source}: {message}")
 
     items: list[dict[str, Any]] = []
     try:  # the file's own keys first, then each SLO on its own, so every SLO's problems are listed together
@@ -351,41 +326,36 @@ def parse_specs(
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         if spec.id in seen:
-            where = f"{source}:{_line_of(root, ['slos', i, 'name'])}"
+            where = f"{source}:{line_of(root, ['slos', i, 'name'])}"
             problems.append(f"{where}: slos[{i}].name: {spec.name!r} is used twice for model {spec.model!r}")
         seen.add(spec.id)
         if models is not None and spec.model not in models:
             known = ", ".join(sorted(models)) or "none yet"
-            where = f"{source}:{_line_of(root, ['slos', i, 'model'])}"
+            where = f"{source}:{line_of(root, ['slos', i, 'model'])}"
             problems.append(f"{where}: slos[{i}].model: {spec.model!r} is not registered (registered: {known})")
         sli = spec.sli
         if buckets is not None and sli.threshold_s is not None and not _among(sli.threshold_s, buckets):
             listed = ", ".join(f"{b:g}" for b in buckets)
-            line = _line_of(root, ["slos", i, "sli", "threshold_s"])
+            line = line_of(root, ["slos", i, "sli", "threshold_s"])
             problems.append(
                 f"{source}:{line}: slos[{i}].sli.threshold_s: {sli.threshold_s:g} s is not a bucket of "
                 f"modelpilot_request_duration_seconds; use one of {listed}"
             )
         if perf is not None and sli.target is not None and not _among(sli.target, perf):
             listed = ", ".join(f"{b:g}" for b in perf)
-            line = _line_of(root, ["slos", i, "sli", "target"])
+            line = line_of(root, ["slos", i, "sli", "target"])
             problems.append(
                 f"{source}:{line}: slos[{i}].sli.target: {sli.target:g} is not a bucket of "
                 f"modelpilot_window_performance_ratio; use one of {listed}"
             )
     if problems:
-        problems.sort(key=_line_number)
+        problems.sort(key=line_number)
         raise ConfigError(
             f"{len(problems)} problem(s) in the SLO spec:\n  " + "\n  ".join(problems),
             hint="fix each line named above; nothing was applied",
             details={"problems": problems},
         )
     return specs
-
-
-def _line_number(problem: str) -> int:
-    found = re.match(r"^.*?:(\d+): ", problem)
-    return int(found.group(1)) if found else 0
 
 
 def _among(value: float, bounds: Sequence[float]) -> bool:

@@ -92,7 +92,7 @@ REQUESTS = Counter(
 REQUEST_DURATION = Histogram(
     "modelpilot_request_duration_seconds",
     "Time to answer an inference request, from its arrival at the route (before the body is read) to the response.",
-    ["model", "variant", "protocol"],
+    ["model", "version", "variant", "protocol"],
     buckets=LATENCY_BUCKETS,
 )
 MODEL_ERRORS = Counter(
