@@ -63,7 +63,9 @@ def wilson(successes: float, n: float, *, alpha: float = 0.05) -> tuple[float, f
     p = successes / n
     center = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, center - half), min(1.0, center + half)
+    low = 0.0 if successes <= 0 else max(0.0, center - half)  # exact ends: no rounding off 0 or 1
+    high = 1.0 if successes >= n else min(1.0, center + half)
+    return low, high
 
 
 def two_proportions_greater(
@@ -104,8 +106,8 @@ def mann_whitney_greater(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     total = n + m
     ties = float((counts**3 - counts).sum())
     var = n * m / 12.0 * ((total + 1) - ties / (total * (total - 1)))
-    if var <= 0:
-        return 0.5 if u == n * m / 2.0 else (0.0 if u > n * m / 2.0 else 1.0)
+    if var <= 0:  # every value tied: U is always nm/2, and P(U >= nm/2) is 1
+        return 1.0
     z = (u - n * m / 2.0 - 0.5) / math.sqrt(var)
     return float(special.ndtr(-z))
 
