@@ -24,18 +24,18 @@ from modelpilot.serving.plan import Shadow, TrafficPlan
 SPEC = RolloutSpec(model="credit", version=3, stable=2, steps=(5, 25, 50, 100), interval_s=60)
 
 
-def test_every_pass_moves_one_step_and_the_last_promotes() -> None:
+def test_every_pass_moves_one_step_and_passing_the_step_before_100_promotes() -> None:
     r = start(SPEC, now=0.0)
     weights = [r.weight]
-    for i in range(4):
+    for i in range(3):
         r, t = advance(r, "pass", now=60.0 * (i + 1))
         assert t is not None
         weights.append(r.weight)
-    assert weights == [5, 25, 50, 100, 100] and r.phase == "promoted"
+    assert weights == [5, 25, 50, 100] and r.phase == "promoted"
     assert plan_for(r) == TrafficPlan(model="credit", stable=3)
 
 
-@pytest.mark.parametrize("at_step", [0, 1, 3])
+@pytest.mark.parametrize("at_step", [0, 1, 2])
 def test_a_fail_rolls_back_at_once_from_any_step(at_step: int) -> None:
     r = start(SPEC, now=0.0)
     for _ in range(at_step):
@@ -88,7 +88,9 @@ def test_steps_from_approve_at_wait_for_a_person() -> None:
     r, t = approve(r, now=140.0)
     assert r.phase == "canary" and r.weight == 50
     r, _ = advance(r, "pass", now=200.0)
-    assert r.phase == "awaiting_approval" and r.step == 3  # 100 is beyond approve_at: it waits too
+    assert r.phase == "awaiting_approval" and r.step == 3  # 100 is beyond approve_at: the promotion waits too
+    r, t = approve(r, now=210.0)
+    assert r.phase == "promoted" and t.event == "approved"
     with pytest.raises(ValueError, match="not waiting"):
         approve(start(SPEC, now=0.0), now=1.0)
 
@@ -109,6 +111,7 @@ def test_plans_keep_sticky_routing_and_other_shadows() -> None:
         ({"steps": (5, 50)}, "last step must be 100"),
         ({"steps": (0, 100)}, "(0, 100]"),
         ({"steps": ()}, "at least one step"),
+        ({"steps": (100,)}, "a canary step below 100"),
         ({"approve_at": 30}, "not one of the steps"),
         ({"version": 2}, "already the stable version"),
     ],

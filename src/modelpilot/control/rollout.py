@@ -3,18 +3,19 @@
 A rollout moves a candidate version toward production: optionally a shadow phase (the candidate sees a copy of
 traffic, callers never see its answers), then canary steps of increasing weight (default 5, 25, 50, 100 percent),
 one verdict of the canary judge per interval. A *fail* rolls back at once (the canary's weight goes to 0); a *pass*
-moves to the next step, and after the last one the candidate is promoted; *inconclusive* stays at the step, and
+moves to the next step, and a pass of the step before 100 promotes the candidate (at 100% there is no stable
+traffic left to compare with); *inconclusive* stays at the step, and
 after ``max_inconclusive`` intervals in a row the rollout pauses for a person to decide. A step at or beyond
 ``approve_at`` waits for ``modelpilot rollout approve``. The traffic plan of each state is :func:`plan_for`.
 
 Example:
-    >>> spec = RolloutSpec(model="credit", version=2, stable=1, steps=(10, 100), interval_s=60)
+    >>> spec = RolloutSpec(model="credit", version=2, stable=1, steps=(10, 50, 100), interval_s=60)
     >>> r = start(spec, now=0.0)
     >>> r.phase, r.weight
     ('canary', 10.0)
     >>> r, t = advance(r, "pass", now=60.0)
     >>> r.phase, r.weight, t.event
-    ('canary', 100.0, 'step')
+    ('canary', 50.0, 'step')
     >>> r, t = advance(r, "pass", now=120.0)
     >>> r.phase, t.event, plan_for(r).stable
     ('promoted', 'promoted', 2)
@@ -28,6 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from modelpilot.control.analysis import Analysis
 from modelpilot.serving.plan import Shadow, TrafficPlan
 
 __all__ = [
@@ -63,7 +65,7 @@ class RolloutSpec(BaseModel):
     shadow_s: float = Field(0.0, ge=0.0, description="Seconds of shadow traffic before the first canary step.")
     approve_at: float | None = Field(None, description="The step weight from which each step waits for approval.")
     max_inconclusive: int = Field(10, ge=1, description="Inconclusive intervals in a row before pausing.")
-    analysis: str = Field("default", description="The analysis template's name (its file is recorded separately).")
+    analysis: Analysis = Field(default_factory=lambda: Analysis(), description="The canary analysis to judge with.")
 
     @field_validator("steps")
     @classmethod
@@ -76,6 +78,8 @@ class RolloutSpec(BaseModel):
             raise ValueError(f"{list(value)}: steps must rise strictly")
         if value[-1] != 100:
             raise ValueError(f"{list(value)}: the last step must be 100 (the candidate takes all traffic)")
+        if len(value) < 2:
+            raise ValueError("give a canary step below 100 before it (the canary is judged against stable)")
         return tuple(float(w) for w in value)
 
     @model_validator(mode="after")
@@ -150,12 +154,14 @@ def advance(r: Rollout, verdict: str, *, now: float, reason: str = "") -> tuple[
         nxt: Phase = "awaiting_approval" if _needs_approval(r.spec, 0, r.approved) else "canary"
         return _to(r.model_copy(update={"step": 0}), nxt, now, "canary", "shadow phase over without a failure")
     if verdict == "pass":
-        if r.step == len(r.spec.steps) - 1:
-            return _to(r, "promoted", now, "promoted", reason or "every step passed")
         step = r.step + 1
-        nxt = "awaiting_approval" if _needs_approval(r.spec, step, r.approved) else "canary"
+        if _needs_approval(r.spec, step, r.approved):
+            moved = r.model_copy(update={"step": step, "inconclusive": 0})
+            return _to(moved, "awaiting_approval", now, "awaiting_approval", reason or "step passed")
+        if r.spec.steps[step] == 100:  # the 100% step is the promotion: there is no stable left to compare with
+            return _to(r.model_copy(update={"step": step}), "promoted", now, "promoted", reason or "every step passed")
         moved = r.model_copy(update={"step": step, "inconclusive": 0})
-        return _to(moved, nxt, now, "step" if nxt == "canary" else "awaiting_approval", reason or "step passed")
+        return _to(moved, "canary", now, "step", reason or "step passed")
     count = r.inconclusive + 1
     if count >= r.spec.max_inconclusive:
         why = f"{count} inconclusive verdicts in a row at {r.weight:g}%: a person decides (resume or abort)"
@@ -169,7 +175,8 @@ def approve(r: Rollout, *, now: float) -> tuple[Rollout, Transition]:
     if r.phase != "awaiting_approval":
         raise ValueError(f"the rollout of {r.spec.model} is {r.phase}, not waiting for approval")
     approved = (*r.approved, r.step)
-    return _to(r.model_copy(update={"approved": approved}), "canary", now, "approved", "approved")
+    phase: Phase = "promoted" if r.spec.steps[r.step] == 100 else "canary"
+    return _to(r.model_copy(update={"approved": approved}), phase, now, "approved", "approved")
 
 
 def pause(r: Rollout, *, now: float, reason: str) -> tuple[Rollout, Transition]:

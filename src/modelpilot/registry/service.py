@@ -37,7 +37,7 @@ from modelpilot.loaders import base as loader_base
 from modelpilot.loaders.base import LoadedModel, TrustRequest
 from modelpilot.protocol.signature import Outputs, Signature
 from modelpilot.registry.artifacts import ArtifactStore
-from modelpilot.registry.gates import DEFAULT_POLICY, GatePolicy, GateSubject, evaluate
+from modelpilot.registry.gates import DEFAULT_POLICY, GatePolicy, GateReport, GateSubject, evaluate
 from modelpilot.registry.intake import Candidate, check_name, prepare
 from modelpilot.registry.lineage import Lineage
 from modelpilot.registry.records import AliasMove, ModelInfo, PromotionResult, VersionInfo
@@ -511,6 +511,21 @@ class Registry:
         except ArtifactError:
             return False
         return True
+
+    def gate_report(
+        self, name: str, version: int, *, alias: str | None = None, policy: GatePolicy | None = None
+    ) -> GateReport:
+        """What the promotion gates say of ``version`` against the alias holder, without moving anything."""
+        alias = alias or self.production_alias
+        cand = self.get(name, version)
+        holder_no = self.aliases(name).get(alias)
+        holder = self.get(name, holder_no) if holder_no is not None else None
+        return evaluate(
+            policy or DEFAULT_POLICY,
+            self._subject(cand),
+            None if holder is None else self._subject(holder),
+            artifact_ok=self.artifact_ok(cand),
+        )
 
     def promote(
         self,

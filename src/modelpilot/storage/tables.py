@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,10 +35,12 @@ __all__ = [
     "aliases",
     "audit_head",
     "audit_log",
+    "leases",
     "metadata",
     "models",
     "monitor_state",
     "profiles",
+    "rollouts",
     "slo_state",
     "tokens",
     "traffic_history",
@@ -268,3 +271,28 @@ slo_state = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 """Each SLO's latest status (what `modelpilot slo status` prints) and the evaluator's ledger, for restarts."""
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("phase", String(24), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_rollouts_model_active", "model", "active"),
+)
+"""Every rollout and its state machine (one active per model, checked in the write transaction)."""
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("renewed_at", UTCDateTime, nullable=False),
+)
+"""Leader leases: the controller that holds ``control`` acts; the others wait for it to expire."""

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(length=128), nullable=False),
         sa.Column("status", sa.JSON(), nullable=False),
         sa.Column("state", sa.JSON(), nullable=True),
-        sa.Column("updated_at", modelpilot.storage.tables.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", modelpilot.storage.tables.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("slo", name=op.f("pk_slo_state")),
     )
     with op.batch_alter_table("slo_state", schema=None) as batch_op:
