@@ -5,6 +5,7 @@ restarted controller continues a rollout at its step without acting twice."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,29 @@ def test_bad_starts_change_nothing(h: Harness) -> None:
         start(h, 2)
     assert [r.spec.version for _, r in RolloutStore(h.registry).active("credit")] == [5]  # the first is untouched
     assert TrafficPlans(h.registry.store).revision() == revision + 1
+
+
+def test_up_runs_the_controller_on_its_own(tmp_path: Path) -> None:
+    h = Harness(tmp_path)  # its own app is not used here: `up`'s app runs the controller on a thread
+    h.close()
+    settings = load_settings(home=tmp_path / "home", actor="tester", monitor={"window": {"rows": 10_000}})
+    bus = InProcessBus(100_000)
+    quick = ANALYSIS.model_copy(update={"errors": ANALYSIS.errors.model_copy(update={"min_requests": 30})})
+    registry = Registry.open(settings)
+    spec = RolloutSpec(model="credit", version=5, stable=1, steps=(50, 100), interval_s=2, analysis=quick)
+    RolloutStore(registry).start(spec, now=time.time(), actor="tester", reason="test", evidence={})
+    with TestClient(create_app(settings, bus=bus, monitor=True)) as client:
+        body = {"inputs": [{"name": "x1", "datatype": "FP64", "shape": [1], "data": [0.5]},
+                           {"name": "x2", "datatype": "FP64", "shape": [1], "data": [0.5]}]}  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for _ in range(50):
+                assert client.post("/v2/models/credit/infer", json=body).status_code == 200
+            latest = RolloutStore(registry).latest("credit")
+            if latest is not None and latest[1].final:
+                break
+            time.sleep(0.2)
+    latest = RolloutStore(registry).latest("credit")
+    assert latest is not None and latest[1].phase == "promoted", latest
+    assert TrafficPlans(registry.store).get("credit") == TrafficPlan(model="credit", stable=5)
+    registry.store.close()

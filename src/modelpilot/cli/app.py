@@ -19,6 +19,7 @@ from modelpilot.cli.monitor_cmds import alarms, analyze, drift, performance, pro
 from modelpilot.cli.monitor_run import monitor
 from modelpilot.cli.output import err_console
 from modelpilot.cli.registry_cmds import register_commands
+from modelpilot.cli.rollout_cmds import rollout_app
 from modelpilot.cli.serve_cmds import serve, up
 from modelpilot.cli.slo_cmds import slo_app
 from modelpilot.cli.token_cmds import token_app
@@ -95,6 +96,7 @@ app.command("performance")(performance)
 app.command("alarms")(alarms)
 app.command("monitor")(monitor)
 app.add_typer(slo_app, name="slo")
+app.add_typer(rollout_app, name="rollout")
 
 
 def main(argv: list[str] | None = None) -> int:

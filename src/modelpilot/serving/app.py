@@ -193,6 +193,13 @@ def create_app(
         ctx.extras["monitor"] = watcher_service
     if slo_service is not None:
         ctx.extras["slo"] = slo_service
+    rollout_controller = None
+    if monitor and bus is not None and settings.events.enabled:  # the embedded shape judges rollouts too
+        from modelpilot.control.controller import RolloutController
+
+        rollout_controller = RolloutController(registry, actor=f"controller@{settings.actor_name}")
+        bus.subscribe(rollout_controller)
+        ctx.extras["rollouts"] = rollout_controller
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -216,6 +223,8 @@ def create_app(
         if slo_service is not None:
             await asyncio.to_thread(slo_service.start)
             log.info("SLO evaluator running: %s", ", ".join(s.id for s in slo_service.evaluator.specs))
+        if rollout_controller is not None:
+            rollout_controller.start()
         watcher = asyncio.create_task(_watch(ctx), name="modelpilot-watch")
         try:
             yield
@@ -226,6 +235,8 @@ def create_app(
                 await watcher
             timeout = settings.serving.drain_timeout_s
             await ctx.shadows.drain(timeout)
+            if rollout_controller is not None:
+                await asyncio.to_thread(rollout_controller.stop)
             if slo_service is not None:  # a last evaluation, while the bus still takes its alert events
                 await asyncio.to_thread(slo_service.stop)
             if ctx.bus is not None:
