@@ -1,10 +1,11 @@
 """The canary judge: canary against stable over the same period, check by check, pass / fail / inconclusive with
 every statistic, threshold and sample size as evidence. Pure: samples in, a :class:`Verdict` out.
 
-Each check fails only on a difference that is both significant and larger than its tolerance, and passes only
-when the data bound the difference inside the tolerance; everything between, and anything below a check's minimum
-sample, is *inconclusive*: the judge never calls a verdict on noise. The canary fails if any check fails; it passes
-when every required check (errors and latency by default) passes and no other fails.
+Each check fails only when the data show the canary worse by *more than its tolerance* (the one-sided confidence
+bound of the difference is beyond it), and passes only when they bound the difference inside the tolerance;
+everything between, and anything below a check's minimum sample, is *inconclusive*: the judge never calls a verdict
+on noise. The canary fails if any check fails; it passes when every required check (errors and latency by default)
+passes and no other fails.
 
 Example:
     >>> import numpy as np
@@ -138,8 +139,11 @@ class CanaryJudge:
         rate_s, rate_c = s.errors / s.requests, c.errors / c.requests
         stats = {"stable_rate": rate_s, "canary_rate": rate_c, "difference": rate_c - rate_s, "p_value": p_value}
         stats |= {"difference_low": low, "difference_high": high}
-        if p_value < cfg.alpha and rate_c - rate_s > cfg.tolerance:
-            outcome, why = "fail", f"canary error rate {rate_c:.2%} vs {rate_s:.2%} (p={p_value:.2g})"
+        if low > cfg.tolerance:  # worse by more than the tolerance, at the test's confidence
+            outcome, why = (
+                "fail",
+                f"canary error rate {rate_c:.2%} vs {rate_s:.2%} (at least {low:+.2%}; p={p_value:.2g})",
+            )
         elif high < cfg.tolerance:
             outcome, why = "pass", f"error rate difference at most {high:+.2%} (tolerance {cfg.tolerance:.2%})"
         else:
@@ -161,8 +165,9 @@ class CanaryJudge:
         shift, low, high = hodges_lehmann(lc, ls, alpha=2 * cfg.alpha)
         stats = {"stable_median_s": median, "canary_median_s": float(np.median(lc)), "shift_s": shift}
         stats |= {"shift_low_s": low, "shift_high_s": high, "p_value": p_value}
-        if p_value < cfg.alpha and shift > limit:
-            outcome, why = "fail", f"canary slower by {shift * 1000:.1f} ms (median shift; p={p_value:.2g})"
+        if low > limit:  # slower by more than the tolerance, at the test's confidence
+            why = f"canary slower by {shift * 1000:.1f} ms (at least {low * 1000:.1f} ms; p={p_value:.2g})"
+            outcome = "fail"
         elif high < limit:
             outcome, why = "pass", f"slow-down at most {high * 1000:.1f} ms (tolerance {limit * 1000:.1f} ms)"
         else:
