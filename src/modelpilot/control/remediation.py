@@ -1,0 +1,174 @@
+"""Remediation decisions, pure: signals in, decisions out, with the policy's guards applied.
+
+:func:`signal_of` turns the bus's alarm and SLO-alert events into :class:`Signal` values. A :class:`Remediator`
+remembers which alarms are active (and since which window), which rules acted when, and how many actions each model
+had in the last hour; :meth:`Remediator.decide` returns the :class:`Decision` values a signal calls for. Every
+decision carries its evidence (the policy's name and version, the rule, the signal and its id), whether it is a dry
+run, and, when a guard held it back, why: decisions that are not acted on are recorded too.
+
+Example:
+    >>> from modelpilot.control.policy import parse_policy
+    >>> policy = parse_policy('''
+    ... rules:
+    ...   - {name: page-rollback, when: {slo_burn: {severity: page}}, do: [rollback]}
+    ... ''')
+    >>> r = Remediator(policy)
+    >>> alert = {"slo": "credit-availability", "model": "credit", "severity": "page", "state": "firing",
+    ...          "since": 100.0, "source": "modelpilot"}
+    >>> [(d.action, d.rule, d.held) for d in r.decide(slo_signal(alert, "slo/credit-availability/page"), now=100.0)]
+    [('rollback', 'page-rollback', None)]
+    >>> [(d.action, d.held) for d in r.decide(slo_signal(alert, "slo/credit-availability/page/2"), now=200.0)]
+    [('rollback', 'cooldown of rule page-rollback (15m) for credit')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelpilot.control.policy import AlarmCondition, Policy, Rule, SloCondition
+from modelpilot.events.model import AlarmEvent, SloAlertEvent
+
+__all__ = ["Decision", "Remediator", "Signal", "alarm_signal", "signal_of", "slo_signal"]
+
+_ALARM_RANK = {"warning": 1, "critical": 2}
+_SLO_RANK = {"ticket": 1, "page": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One alarm or alert transition, as the policy reads it."""
+
+    id: str
+    kind: str  # drift, quality, performance, change, slo_burn
+    model: str
+    active: bool
+    severity: str | None
+    version: int | None = None
+    variant: str | None = None
+    window: int | None = None
+    slo: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+def alarm_signal(alarm: Mapping[str, Any], ident: str) -> Signal:
+    """A monitor alarm transition (``AlarmEvent.alarm``)."""
+    active = alarm.get("transition") != "resolved" and alarm.get("severity") is not None
+    return Signal(
+        id=ident,
+        kind=str(alarm.get("kind")),
+        model=str(alarm.get("model")),
+        active=active,
+        severity=alarm.get("severity") if active else None,
+        version=None if alarm.get("version") is None else int(alarm["version"]),
+        variant=alarm.get("variant"),
+        window=None if alarm.get("window") is None else int(alarm["window"]),
+        evidence=dict(alarm),
+    )
+
+
+def slo_signal(alert: Mapping[str, Any], ident: str) -> Signal:
+    """An SLO alert transition (``SloAlertEvent.alert``)."""
+    active = alert.get("state") == "firing"
+    return Signal(
+        id=ident,
+        kind="slo_burn",
+        model=str(alert.get("model")),
+        active=active,
+        severity=alert.get("severity") if active else None,
+        slo=alert.get("slo"),
+        evidence=dict(alert),
+    )
+
+
+def signal_of(event: AlarmEvent | SloAlertEvent) -> Signal:
+    """The signal of a bus event."""
+    if isinstance(event, AlarmEvent):
+        return alarm_signal(event.alarm, event.request_id)
+    return slo_signal(event.alert, event.request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An action a rule calls for; ``held`` says why it is not carried out (``None``: act)."""
+
+    action: str
+    rule: str
+    model: str
+    signal: Signal
+    dry_run: bool
+    held: str | None
+    evidence: Mapping[str, Any]
+
+
+class Remediator:
+    """Applies a policy to signals, with memory of active alarms, cooldowns and the hourly action budget."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._raised: dict[tuple[str, int | None, str | None, str], int | None] = {}  # active alarm -> its window
+        self._last_acted: dict[tuple[str, str], float] = {}  # (rule, model) -> when it last acted
+        self._actions: dict[str, list[float]] = {}  # model -> times of actions taken
+        self._seen: set[str] = set()
+
+    def decide(self, signal: Signal, *, now: float) -> list[Decision]:
+        """The decisions ``signal`` calls for (an id seen before calls for none: redelivery is harmless)."""
+        if signal.id in self._seen:
+            return []
+        self._seen.add(signal.id)
+        windows = self._track(signal)
+        out: list[Decision] = []
+        for rule in self.policy.rules:
+            if not self._matches(rule, signal, windows):
+                continue
+            held = self._guard(rule, signal.model, now)
+            for action in rule.do:
+                out.append(self._decision(rule, action, signal, held, windows))
+            if held is None and not self.policy.dry_run:
+                self._last_acted[(rule.name, signal.model)] = now
+                self._actions.setdefault(signal.model, []).extend(now for a in rule.do if a != "require_approval")
+        return out
+
+    def _track(self, s: Signal) -> int:
+        """How many windows the alarm has been active (SLO alerts: 1 while firing)."""
+        if s.kind == "slo_burn":
+            return 1 if s.active else 0
+        key = (s.model, s.version, s.variant, s.kind)
+        if not s.active:
+            self._raised.pop(key, None)
+            return 0
+        first = self._raised.setdefault(key, s.window)
+        if first is None or s.window is None:
+            return 1
+        return s.window - first + 1
+
+    def _matches(self, rule: Rule, s: Signal, windows: int) -> bool:
+        if not s.active or rule.condition_kind != s.kind or rule.model not in ("*", s.model):
+            return False
+        cond = getattr(rule.when, rule.condition_kind)
+        if isinstance(cond, SloCondition):
+            return _SLO_RANK.get(s.severity or "", 0) >= _SLO_RANK[cond.severity] and cond.slo in (None, s.slo)
+        assert isinstance(cond, AlarmCondition)
+        return _ALARM_RANK.get(s.severity or "", 0) >= _ALARM_RANK[cond.severity] and windows >= cond.windows
+
+    def _guard(self, rule: Rule, model: str, now: float) -> str | None:
+        last = self._last_acted.get((rule.name, model))
+        if last is not None and now - last < rule.cooldown_s:
+            return f"cooldown of rule {rule.name} ({rule.cooldown}) for {model}"
+        recent = [t for t in self._actions.get(model, []) if now - t < 3600.0]
+        self._actions[model] = recent
+        planned = sum(1 for a in rule.do if a != "require_approval")
+        if len(recent) + planned > self.policy.max_actions_per_hour:
+            return f"{model} had {len(recent)} action(s) in the last hour (at most {self.policy.max_actions_per_hour})"
+        return None
+
+    def _decision(self, rule: Rule, action: str, s: Signal, held: str | None, windows: int) -> Decision:
+        evidence = {
+            "policy": {"name": self.policy.name, "version": self.policy.version},
+            "rule": rule.name,
+            "condition": rule.when.model_dump(mode="json", exclude_none=True),
+            "signal": {"id": s.id, "kind": s.kind, "severity": s.severity, "windows": windows, **dict(s.evidence)},
+            "needs_approval": "require_approval" in rule.do and action != "require_approval",
+        }
+        return Decision(action, rule.name, s.model, s, self.policy.dry_run, held, evidence)
