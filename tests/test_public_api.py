@@ -29,6 +29,7 @@ EXPECTED = {
     ],
     "modelpilot.config": [
         "AuthSettings",
+        "ControlSettings",
         "EventSettings",
         "MonitorSettings",
         "RegistrySettings",

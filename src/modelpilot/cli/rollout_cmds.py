@@ -171,3 +171,14 @@ def abort_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt) -> None:
 def approve_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "approved") -> None:
     """Let a rollout waiting for approval take its next step (or be promoted, at 100)."""
     _change(ctx, name, "rollout.approve", reason, lambda r, now: approve(r, now=now))
+
+
+@rollout_app.command("unfreeze")
+def unfreeze_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt) -> None:
+    """Lift a remediation policy's freeze of the model's rollouts."""
+    from modelpilot.control.actions import unfreeze
+
+    actor = resolve_settings(ctx).actor_name
+    if not unfreeze(registry(ctx), name, actor=actor, reason=_needs(reason)):
+        raise NotFoundError(f"rollouts of {name!r} are not frozen", hint="nothing to lift")
+    console.print(f"rollouts of {name} are no longer frozen", highlight=False)

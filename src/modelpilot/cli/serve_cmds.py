@@ -25,7 +25,12 @@ WorkersOpt = Annotated[int | None, typer.Option(help="Server processes (default 
 
 
 def _with_serving(
-    base: Settings, host: str | None, port: int | None, workers: int | None, slo_specs: list[Path] | None = None
+    base: Settings,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    slo_specs: list[Path] | None = None,
+    policy: Path | None = None,
 ) -> Settings:
     serving = base.serving.model_dump()
     for key, value in (("host", host), ("port", port), ("workers", workers)):
@@ -35,6 +40,8 @@ def _with_serving(
     data["serving"] = serving
     if slo_specs:
         data["slo"] = {**data["slo"], "specs": [*data["slo"]["specs"], *slo_specs]}
+    if policy is not None:
+        data["control"] = {**data["control"], "policy": policy}
     return load_settings(None, **data)
 
 
@@ -116,7 +123,14 @@ SloOpt = Annotated[
 ]
 
 
-def up(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, slo: SloOpt = None) -> None:
-    """Run the embedded shape in one process: the server, the monitor and the SLO evaluator (the controller joins
-    when it lands)."""
-    _run(_with_serving(resolve_settings(ctx), host, port, 1, slo), embedded=True)
+PolicyOpt = Annotated[
+    Path | None, typer.Option("--policy", help="Remediation policy file (control.policy; docs/remediation.md).")
+]
+
+
+def up(
+    ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, slo: SloOpt = None, policy: PolicyOpt = None
+) -> None:
+    """Run the embedded shape in one process: the server, the monitor, the SLO evaluator and the controller
+    (rollouts, and remediation with a policy)."""
+    _run(_with_serving(resolve_settings(ctx), host, port, 1, slo, policy), embedded=True)

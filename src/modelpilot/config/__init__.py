@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelpilot.config.settings import (
     AuthSettings,
+    ControlSettings,
     EventSettings,
     MonitorSettings,
     RegistrySettings,
@@ -16,6 +17,7 @@ from modelpilot.config.settings import (
 
 __all__ = [
     "AuthSettings",
+    "ControlSettings",
     "EventSettings",
     "MonitorSettings",
     "RegistrySettings",

@@ -33,6 +33,7 @@ from modelpilot.errors import ConfigError
 
 __all__ = [
     "AuthSettings",
+    "ControlSettings",
     "EventSettings",
     "MonitorSettings",
     "RegistrySettings",
@@ -144,6 +145,15 @@ class SloSettings(BaseModel):
     snapshot_s: float = Field(60.0, gt=0, description="How often the budgets' ledgers are saved to the store.")
 
 
+class ControlSettings(BaseModel):
+    """The controller inside `modelpilot up`: rollouts always; remediation when a policy is given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: Path | None = Field(None, description="Remediation policy file (see docs/remediation.md).")
+    freeze_s: float = Field(86400.0, gt=0, description="How long a `freeze` action holds rollouts back.")
+
+
 class Settings(BaseSettings):
     """Everything modelpilot reads from its environment."""
 
@@ -167,6 +177,7 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=lambda: EventSettings())
     monitor: MonitorSettings = Field(default_factory=lambda: MonitorSettings())
     slo: SloSettings = Field(default_factory=lambda: SloSettings())
+    control: ControlSettings = Field(default_factory=lambda: ControlSettings())
 
     @field_validator("store")
     @classmethod

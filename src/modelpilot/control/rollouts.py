@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelpilot.audit import AuditLog
+from modelpilot.control.actions import frozen
 from modelpilot.control.rollout import Rollout, RolloutSpec, Transition, advance, plan_for, start
 from modelpilot.errors import ConflictError, GateFailedError, InvalidInputError, NotFoundError
 from modelpilot.registry import Registry
@@ -71,6 +72,12 @@ class RolloutStore:
         if not reason.strip():
             raise InvalidInputError("reason: a rollout needs a reason", hint='add --reason "why" (it is audited)')
         self.registry.get(spec.model, spec.version)  # NotFoundError names the version
+        held = frozen(self.registry, spec.model, now=now)
+        if held is not None:
+            raise ConflictError(
+                f"rollouts of {spec.model!r} are frozen: {held}",
+                hint="wait for the SLO's budget to recover, or lift it: modelpilot rollout unfreeze " + spec.model,
+            )
         plan = self.plans.get(spec.model)
         if plan is None:
             raise NotFoundError(

@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -53,6 +53,9 @@ from modelpilot.serving.traffic import TrafficPlans
 from modelpilot.serving.v1_routes import v1_routes
 from modelpilot.slo.service import SloService
 from modelpilot.slo.spec import SloSpec
+
+if TYPE_CHECKING:
+    from modelpilot.control.policy import Policy
 from modelpilot.telemetry import metrics
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -143,6 +146,19 @@ def _slo_specs(settings: Settings, registry: Registry) -> list[SloSpec]:
         raise
 
 
+def _policy(settings: Settings, registry: Registry) -> Policy | None:
+    """The remediation policy of ``settings.control.policy``; a bad file stops start-up."""
+    if settings.control.policy is None:
+        return None
+    from modelpilot.control.policy import load_policy
+
+    try:
+        return load_policy(settings.control.policy)
+    except Exception:
+        registry.store.close()
+        raise
+
+
 def create_app(
     settings: Settings, *, bus: Bus | None = None, seed: int | None = None, monitor: bool = False
 ) -> Starlette:
@@ -152,6 +168,7 @@ def create_app(
     """
     registry = Registry.open(settings)
     slo_specs = _slo_specs(settings, registry) if monitor else []
+    policy = _policy(settings, registry) if monitor else None
     store = registry.store
     plans = TrafficPlans(store)
     tokens = Tokens(store)
@@ -200,6 +217,16 @@ def create_app(
         rollout_controller = RolloutController(registry, actor=f"controller@{settings.actor_name}")
         bus.subscribe(rollout_controller)
         ctx.extras["rollouts"] = rollout_controller
+    remediation = None
+    if policy is not None and bus is not None and settings.events.enabled:
+        from modelpilot.control.actions import Actuator
+        from modelpilot.control.remediator_service import RemediationController
+
+        actor = f"controller@{settings.actor_name}"
+        actuator = Actuator(registry, actor=actor, freeze_s=settings.control.freeze_s)
+        remediation = RemediationController(registry, policy, actor=actor, actuator=actuator)
+        bus.subscribe(remediation)
+        ctx.extras["remediation"] = remediation
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -225,6 +252,9 @@ def create_app(
             log.info("SLO evaluator running: %s", ", ".join(s.id for s in slo_service.evaluator.specs))
         if rollout_controller is not None:
             rollout_controller.start()
+        if remediation is not None:
+            remediation.start()
+            log.info("remediation policy %s v%d in force", remediation.policy.name, remediation.policy.version)
         watcher = asyncio.create_task(_watch(ctx), name="modelpilot-watch")
         try:
             yield
@@ -237,6 +267,8 @@ def create_app(
             await ctx.shadows.drain(timeout)
             if rollout_controller is not None:
                 await asyncio.to_thread(rollout_controller.stop)
+            if remediation is not None:
+                await asyncio.to_thread(remediation.stop)
             if slo_service is not None:  # a last evaluation, while the bus still takes its alert events
                 await asyncio.to_thread(slo_service.stop)
             if ctx.bus is not None:

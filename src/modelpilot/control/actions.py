@@ -1,0 +1,164 @@
+"""Carrying out remediation decisions: the thin I/O shell around :mod:`modelpilot.control.remediation`.
+
+- ``rollback``: the traffic plan's rollback (the canary's weight to 0, or the stable version back to the last
+  known-good one);
+- ``fallback``: the model's ``fallback`` alias becomes the stable version (the previous plan is in the evidence,
+  to restore it when the signal clears);
+- ``freeze``: rollouts of the model are refused for ``freeze_s`` (or until lifted);
+- ``notify``: a webhook POST with a Slack-compatible body (``{"text": ...}``) or an Alertmanager-compatible list;
+- ``retrain``: the rule's command, with the evidence as JSON on stdin, or its webhook.
+
+Every outcome is a plain mapping (``done``, ``skipped`` or ``failed`` with a reason) for the audit entry; an
+action never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time as _time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2
+import sqlalchemy as sa
+
+from modelpilot.control.policy import Rule
+from modelpilot.control.remediation import Decision
+from modelpilot.errors import ModelPilotError
+from modelpilot.registry import Registry
+from modelpilot.serving.plan import TrafficPlan
+from modelpilot.serving.traffic import TrafficPlans
+from modelpilot.storage import tables as t
+
+__all__ = ["Actuator", "frozen", "unfreeze"]
+
+log = logging.getLogger(__name__)
+
+Outcome = dict[str, Any]
+
+
+def frozen(registry: Registry, model: str, *, now: float | None = None) -> str | None:
+    """Why rollouts of ``model`` are frozen now, or ``None``."""
+    at = _time.time() if now is None else now
+    with registry.store.read() as conn:
+        row = conn.execute(sa.select(t.leases).where(t.leases.c.name == f"freeze:{model}")).first()
+    if row is None or row.expires_at <= at:
+        return None
+    return str(row.holder)
+
+
+def unfreeze(registry: Registry, model: str, *, actor: str, reason: str) -> bool:
+    """Lift a freeze of ``model``'s rollouts (audited); False when there was none."""
+    from modelpilot.audit import AuditLog
+
+    with registry.store.write() as conn:
+        gone = conn.execute(sa.delete(t.leases).where(t.leases.c.name == f"freeze:{model}")).rowcount
+        if gone:
+            AuditLog(registry.store).append(
+                conn, actor=actor, action="rollout.unfreeze", subject=f"model:{model}", model=model, reason=reason,
+                evidence={},
+            )  # fmt: skip
+    return bool(gone)
+
+
+class Actuator:
+    """Acts on decisions for one store."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        actor: str,
+        freeze_s: float = 86400.0,
+        post: Callable[[str, Any], int] | None = None,
+        clock: Callable[[], float] = _time.time,
+    ) -> None:
+        self.registry = registry
+        self.plans = TrafficPlans(registry.store)
+        self.actor = actor
+        self.freeze_s = freeze_s
+        self.clock = clock
+        self._post = post or _post
+
+    def act(self, decision: Decision, rule: Rule) -> Outcome:
+        """Carry out one decision; the outcome says what happened."""
+        try:
+            handler = getattr(self, f"_{decision.action}")
+            out: Outcome = handler(decision, rule)
+            return out
+        except ModelPilotError as exc:
+            return {"status": "skipped", "reason": exc.message}
+        except Exception as exc:  # an action must not take the controller down
+            log.exception("remediation action %s for %s failed", decision.action, decision.model)
+            return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+
+    def _reason(self, d: Decision) -> str:
+        return f"policy rule {d.rule}: {d.signal.kind} {d.signal.severity} ({d.signal.id})"
+
+    def _rollback(self, d: Decision, rule: Rule) -> Outcome:
+        change = self.plans.rollback(d.model, actor=self.actor, reason=self._reason(d))
+        return {"status": "done", "plan": change.to_json()}
+
+    def _fallback(self, d: Decision, rule: Rule) -> Outcome:
+        target = self.registry.aliases(d.model).get("fallback")
+        current = self.plans.get(d.model)
+        if target is None:
+            return {"status": "skipped", "reason": f"model {d.model!r} has no fallback alias"}
+        if current is not None and current.stable == target and current.canary is None:
+            return {"status": "skipped", "reason": f"v{target} already serves all traffic"}
+        plan = TrafficPlan(model=d.model, stable=target)
+        self.plans.set(plan, actor=self.actor, reason=self._reason(d))
+        return {"status": "done", "stable": target, "previous": None if current is None else current.to_json()}
+
+    def _freeze(self, d: Decision, rule: Rule) -> Outcome:
+        until = self.clock() + self.freeze_s
+        why = f"frozen by {self._reason(d)}"
+        with self.registry.store.write() as conn:
+            name = f"freeze:{d.model}"
+            values = {"holder": why[:200], "expires_at": until, "renewed_at": datetime.now(UTC)}
+            done = conn.execute(sa.update(t.leases).where(t.leases.c.name == name).values(**values))
+            if not done.rowcount:
+                conn.execute(sa.insert(t.leases).values(name=name, **values))
+        return {"status": "done", "until": until}
+
+    def _notify(self, d: Decision, rule: Rule) -> Outcome:
+        assert rule.notify is not None
+        text = (
+            f"modelpilot: {d.model}: {d.signal.kind} {d.signal.severity}; rule {d.rule} calls for "
+            f"{', '.join(rule.do)}" + (" (dry run)" if d.dry_run else "")
+        )
+        if rule.notify.format == "slack":
+            body: Any = {"text": text}
+        else:
+            labels = {"alertname": f"Modelpilot{d.signal.kind.title().replace('_', '')}", "model": d.model}
+            body = [{"labels": labels, "annotations": {"summary": text}}]
+        status = self._post(rule.notify.url, body)
+        return {"status": "done" if 200 <= status < 300 else "failed", "http_status": status}
+
+    def _retrain(self, d: Decision, rule: Rule) -> Outcome:
+        assert rule.retrain is not None
+        payload = {"model": d.model, "version": d.signal.version, "rule": d.rule, "evidence": dict(d.evidence)}
+        if rule.retrain.url is not None:
+            status = self._post(rule.retrain.url, payload)
+            return {"status": "done" if 200 <= status < 300 else "failed", "http_status": status}
+        assert rule.retrain.command is not None
+        proc = subprocess.run(  # the command comes from the operator's policy file
+            list(rule.retrain.command),
+            input=json.dumps(payload, default=str).encode(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        tail = proc.stderr.decode(errors="replace")[-500:]
+        return {"status": "done" if proc.returncode == 0 else "failed", "exit_code": proc.returncode, "stderr": tail}
+
+    def _require_approval(self, d: Decision, rule: Rule) -> Outcome:
+        return {"status": "skipped", "reason": "approvals are not implemented yet: the gated actions were held"}
+
+
+def _post(url: str, body: Mapping[str, Any] | list[Any]) -> int:
+    response = httpx2.post(url, json=body, timeout=5.0)
+    return int(response.status_code)
