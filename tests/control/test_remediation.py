@@ -103,3 +103,19 @@ def test_bad_policies_name_the_line_and_field(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_policy(text, source="p.yaml")
     assert expected in info.value.message, info.value.message
+
+
+def test_retraining_has_its_own_cooldown_across_rules() -> None:
+    policy = parse_policy(
+        "rules:\n"
+        "  - {name: a, when: {slo_burn: {severity: page}}, do: [retrain], cooldown: 1m,"
+        " retrain: {command: [echo], cooldown: 24h}}\n"
+        "  - {name: b, when: {drift: {}}, do: [retrain, notify], cooldown: 1m,"
+        " retrain: {command: [echo], cooldown: 24h}, notify: {url: 'http://127.0.0.1:9/x'}}\n"
+    )
+    r = Remediator(policy)
+    assert [d.held for d in r.decide(page(1), now=0.0)] == [None]
+    held = r.decide(drift(3), now=100.0)  # another rule, another signal: the notify goes, the retrain waits
+    assert [(d.action, d.held is None) for d in held] == [("retrain", False), ("notify", True)]
+    assert "cooldown 24h" in (held[0].held or "")
+    assert [d.held for d in r.decide(page(2), now=90_000.0)] == [None]  # a day later

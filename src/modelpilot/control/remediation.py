@@ -111,6 +111,7 @@ class Remediator:
         self._last_acted: dict[tuple[str, str], float] = {}  # (rule, model) -> when it last acted
         self._actions: dict[str, list[float]] = {}  # model -> times of actions taken
         self._seen: set[str] = set()
+        self._last_retrain: dict[str, float] = {}  # model -> when a retraining last started (any rule)
 
     def decide(self, signal: Signal, *, now: float) -> list[Decision]:
         """The decisions ``signal`` calls for (an id seen before calls for none: redelivery is harmless)."""
@@ -124,7 +125,10 @@ class Remediator:
                 continue
             held = self._guard(rule, signal.model, now)
             for action in rule.do:
-                out.append(self._decision(rule, action, signal, held, windows))
+                why = held if held is not None or action != "retrain" else self._retrain_guard(rule, signal.model, now)
+                out.append(self._decision(rule, action, signal, why, windows))
+                if why is None and action == "retrain" and not self.policy.dry_run:
+                    self._last_retrain[signal.model] = now
             if held is None and not self.policy.dry_run:
                 self._last_acted[(rule.name, signal.model)] = now
                 self._actions.setdefault(signal.model, []).extend(now for a in rule.do if a != "require_approval")
@@ -161,6 +165,12 @@ class Remediator:
         planned = sum(1 for a in rule.do if a != "require_approval")
         if len(recent) + planned > self.policy.max_actions_per_hour:
             return f"{model} had {len(recent)} action(s) in the last hour (at most {self.policy.max_actions_per_hour})"
+        return None
+
+    def _retrain_guard(self, rule: Rule, model: str, now: float) -> str | None:
+        last = self._last_retrain.get(model)
+        if rule.retrain is not None and last is not None and now - last < rule.retrain.cooldown_s:
+            return f"{model} was sent to retraining {now - last:.0f} s ago (cooldown {rule.retrain.cooldown})"
         return None
 
     def _decision(self, rule: Rule, action: str, s: Signal, held: str | None, windows: int) -> Decision:
