@@ -188,3 +188,55 @@ def test_up_runs_the_controller_on_its_own(tmp_path: Path) -> None:
     assert latest is not None and latest[1].phase == "promoted", latest
     assert TrafficPlans(registry.store).get("credit") == TrafficPlan(model="credit", stable=5)
     registry.store.close()
+
+
+@pytest.mark.postgres
+def test_two_controllers_on_one_postgresql_store_exactly_one_acts_and_the_other_takes_over(
+    tmp_path: Path, postgres: Any
+) -> None:
+    from modelpilot.control.lease import Lease
+
+    url = postgres.create_database()
+    settings = load_settings(home=tmp_path / "home", store=url, actor="tester")
+    registry = Registry.open(settings)
+    register_models(registry, tmp_path / "src")
+    TrafficPlans(registry.store).set(TrafficPlan(model="credit", stable=1), actor="tester", reason="serve")
+    now = [1_000.0]
+    a = RolloutController(registry, clock=lambda: now[0], seed=1, lease=Lease(registry.store, holder="a", ttl_s=10,
+                          clock=lambda: now[0]))  # fmt: skip
+    b = RolloutController(registry, clock=lambda: now[0], seed=2, lease=Lease(registry.store, holder="b", ttl_s=10,
+                          clock=lambda: now[0]))  # fmt: skip
+    spec = RolloutSpec(model="credit", version=2, stable=1, steps=(40, 70, 100), interval_s=60, analysis=ANALYSIS)
+    RolloutStore(registry).start(spec, now=now[0], actor="tester", reason="test", evidence={})
+
+    def interval(*controllers: RolloutController) -> list[list[Any]]:
+        for c in controllers:
+            c.tick()  # renew (or fail to take) the lease; start an interval
+        rng = np.random.default_rng(int(now[0]))
+        for c in controllers:  # both see the same events, as both would subscribe to the bus
+            stable, canary = int(rng.integers(200, 220)), int(rng.integers(150, 170))
+            for i in range(stable):
+                c.__call__([_event(f"s{now[0]}-{i}", 1, "stable", rng)])
+            for i in range(canary):
+                c.__call__([_event(f"c{now[0]}-{i}", 2, "canary", rng)])
+        now[0] += 60
+        return [c.tick() for c in controllers]
+
+    first = interval(a, b)
+    assert [len(d) for d in first] == [1, 0]  # a took the lease first and acts; b does nothing
+    assert first[0][0].state.weight == 70
+    now[0] += 11  # a dies: it stops renewing; b takes over after the lease time
+    second = interval(b)
+    assert len(second[0]) == 1 and second[0][0].state.phase == "promoted"
+    assert Lease(registry.store).who() is not None and Lease(registry.store).who()[0] == "b"  # type: ignore[index]
+    registry.store.close()
+
+
+def _event(rid: str, version: int, variant: str, rng: np.random.Generator) -> Any:
+    from modelpilot.events import InferenceEvent
+
+    return InferenceEvent(
+        request_id=rid, time=0.0, model="credit", version=version, variant=variant,  # type: ignore[arg-type]
+        features={"x1": np.array([0.5]), "x2": np.array([0.5])}, prediction=np.array(["yes"]),
+        latency_s=float(rng.gamma(4, 0.001)), status=200,
+    )  # fmt: skip

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from modelpilot.control.judge import CanaryJudge, Verdict
+from modelpilot.control.lease import Lease
 from modelpilot.control.rollout import Rollout, Transition, advance
 from modelpilot.control.rollouts import RolloutStore
 from modelpilot.control.samples import VariantSample
@@ -66,6 +67,8 @@ class RolloutController:
         Seconds since the epoch (injected for tests).
     seed
         Seeds the samples' reservoirs, so a run repeats.
+    lease
+        With a lease, the controller acts only while it holds it (renewed every tick): one of several acts.
     """
 
     def __init__(
@@ -76,8 +79,10 @@ class RolloutController:
         clock: Callable[[], float] = _time.time,
         seed: int | None = None,
         tick_s: float = 1.0,
+        lease: Lease | None = None,
     ) -> None:
         self.registry = registry
+        self.lease = lease
         self.rollouts = RolloutStore(registry)
         self.actor = actor
         self.clock = clock
@@ -129,6 +134,11 @@ class RolloutController:
     def tick(self, now: float | None = None) -> list[Decision]:
         """Reconcile every active rollout's traffic plan and judge those whose interval is over."""
         t = self.clock() if now is None else now
+        if self.lease is not None and not self.lease.acquire():  # another controller leads: it acts, not us
+            with self._lock:
+                self._active.clear()
+                self._intervals.clear()
+            return []
         self.refresh(t)
         out: list[Decision] = []
         for model, (rid, r) in sorted(self._active.items()):

@@ -15,6 +15,7 @@ from typing import Any
 
 from modelpilot.audit import AuditLog
 from modelpilot.control.actions import Actuator
+from modelpilot.control.lease import Lease
 from modelpilot.control.policy import Policy
 from modelpilot.control.remediation import Decision, Remediator, signal_of
 from modelpilot.events.model import AlarmEvent, Event, SloAlertEvent
@@ -36,9 +37,11 @@ class RemediationController:
         actor: str = "modelpilot-controller",
         actuator: Actuator | None = None,
         clock: Callable[[], float] = _time.time,
+        lease: Lease | None = None,
     ) -> None:
         self.registry = registry
         self.policy = policy
+        self.lease = lease
         self.remediator = Remediator(policy)
         self.actuator = actuator or Actuator(registry, actor=actor, clock=clock)
         self.audit = AuditLog(registry.store)
@@ -58,6 +61,8 @@ class RemediationController:
     def handle(self, events: Sequence[AlarmEvent | SloAlertEvent]) -> list[tuple[Decision, dict[str, Any]]]:
         """Decide and act on events now; returns each decision with its outcome."""
         out: list[tuple[Decision, dict[str, Any]]] = []
+        if self.lease is not None and not self.lease.held and not self.lease.acquire():
+            return out  # another controller leads and acts on these signals
         for ev in events:
             for decision in self.remediator.decide(signal_of(ev), now=self.clock()):
                 outcome = self._carry_out(decision)

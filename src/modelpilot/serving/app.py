@@ -213,8 +213,10 @@ def create_app(
     rollout_controller = None
     if monitor and bus is not None and settings.events.enabled:  # the embedded shape judges rollouts too
         from modelpilot.control.controller import RolloutController
+        from modelpilot.control.lease import Lease
 
-        rollout_controller = RolloutController(registry, actor=f"controller@{settings.actor_name}")
+        lease = Lease(store)  # several `up` processes on one store: the lease holder acts
+        rollout_controller = RolloutController(registry, actor=f"controller@{settings.actor_name}", lease=lease)
         bus.subscribe(rollout_controller)
         ctx.extras["rollouts"] = rollout_controller
     remediation = None
@@ -224,7 +226,8 @@ def create_app(
 
         actor = f"controller@{settings.actor_name}"
         actuator = Actuator(registry, actor=actor, freeze_s=settings.control.freeze_s)
-        remediation = RemediationController(registry, policy, actor=actor, actuator=actuator)
+        lease_of = rollout_controller.lease if rollout_controller is not None else None
+        remediation = RemediationController(registry, policy, actor=actor, actuator=actuator, lease=lease_of)
         bus.subscribe(remediation)
         ctx.extras["remediation"] = remediation
 
@@ -267,6 +270,8 @@ def create_app(
             await ctx.shadows.drain(timeout)
             if rollout_controller is not None:
                 await asyncio.to_thread(rollout_controller.stop)
+                if rollout_controller.lease is not None:  # a clean stop: the next controller takes over at once
+                    await asyncio.to_thread(rollout_controller.lease.release)
             if remediation is not None:
                 await asyncio.to_thread(remediation.stop)
             if slo_service is not None:  # a last evaluation, while the bus still takes its alert events
