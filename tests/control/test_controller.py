@@ -240,3 +240,30 @@ def _event(rid: str, version: int, variant: str, rng: np.random.Generator) -> An
         features={"x1": np.array([0.5]), "x2": np.array([0.5])}, prediction=np.array(["yes"]),
         latency_s=float(rng.gamma(4, 0.001)), status=200,
     )  # fmt: skip
+
+
+def test_a_silent_accuracy_drop_seen_by_the_monitor_rolls_the_candidate_back(h: Harness) -> None:
+    from modelpilot.monitoring.history import MonitorHistory
+    from modelpilot.monitoring.results import WindowResult
+
+    start(h, 5)
+    h.controller.refresh(h.now)
+    h.traffic(300)
+
+    def window(version: int, variant: str, accuracy: float, index: int) -> WindowResult:
+        return WindowResult(
+            model="credit", version=version, variant=variant, kind="traffic", window=index, start=h.now + 1,
+            end=h.now + 50, rows=1000, events=1000, errors=0, mean_latency_s=0.001, drift=[], quality=[],
+            estimated={"accuracy": accuracy},
+        )  # fmt: skip
+
+    # the monitor's windows in the interval: same errors and latency, but the candidate's estimated accuracy fell
+    MonitorHistory(h.registry.store).record([window(1, "stable", 0.86, 0), window(5, "canary", 0.74, 0)])
+    h.now += 60.0
+    [decision] = h.controller.tick()
+    assert decision.verdict.failed == ["performance"] and decision.state.phase == "rolled_back"
+    perf = decision.verdict.check("performance")
+    assert perf.statistics["difference"] == pytest.approx(-0.12) and perf.samples == {
+        "stable_rows": 1000,
+        "canary_rows": 1000,
+    }

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.control.judge import CanaryJudge, Verdict
+from modelpilot.control.judge import CanaryJudge, Performance, Verdict
 from modelpilot.control.lease import Lease
 from modelpilot.control.rollout import Rollout, Transition, advance
 from modelpilot.control.rollouts import RolloutStore
 from modelpilot.control.samples import VariantSample
 from modelpilot.events.model import Event, InferenceEvent
+from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.registry import Registry
 
 __all__ = ["Decision", "RolloutController"]
@@ -84,6 +85,7 @@ class RolloutController:
         self.registry = registry
         self.lease = lease
         self.rollouts = RolloutStore(registry)
+        self.history = MonitorHistory(registry.store)
         self.actor = actor
         self.clock = clock
         self.tick_s = tick_s
@@ -159,7 +161,10 @@ class RolloutController:
             if interval is None or now - interval.start < r.spec.interval_s:
                 return None
             self._intervals[model] = self._fresh(rid, now)  # the next interval starts now
-        verdict = CanaryJudge(r.spec.analysis).judge(interval.stable, interval.canary, time=now)
+        performance, alarms = self._monitor_signals(r, interval.start, now)
+        verdict = CanaryJudge(r.spec.analysis).judge(
+            interval.stable, interval.canary, performance=performance, alarms=alarms, time=now
+        )
         summary = "; ".join(f"{c.name}: {c.reason}" for c in verdict.checks if c.outcome in ("fail", "pass"))
         new, transition = advance(r, verdict.outcome, now=now, reason=f"verdict {verdict.outcome}: {summary}")
         new, transition = self.rollouts.finish(r, new, transition, now=now, actor=self.actor)
@@ -181,6 +186,35 @@ class RolloutController:
             else:
                 self._active[model] = (rid, new)
         return Decision(model, rid, verdict, transition, new)
+
+    def _monitor_signals(
+        self, r: Rollout, start: float, now: float
+    ) -> tuple[tuple[Performance | None, Performance | None], dict[str, str]]:
+        """What the monitor saw in the interval: estimated performance of both versions (traffic windows that
+        closed in it, weighted by rows) and the candidate's active alarms."""
+        spec = r.spec
+        metric = spec.analysis.performance.metric
+
+        def performance(version: int, variants: tuple[str, ...]) -> Performance | None:
+            value, rows = 0.0, 0
+            for variant in variants:
+                for w in self.history.windows(spec.model, version=version, variant=variant, last=20):
+                    estimate = (w.estimated or {}).get(metric)
+                    if w.kind == "traffic" and w.end is not None and start < w.end <= now and estimate is not None:
+                        value += estimate * w.rows
+                        rows += w.rows
+            return Performance(value / rows, rows) if rows else None
+
+        active: dict[str, str] = {}
+        for alarm in self.history.alarms(spec.model, version=spec.version, last=50):
+            if alarm.variant not in ("canary", "shadow"):
+                continue
+            if alarm.transition == "resolved" or alarm.severity is None:
+                active.pop(alarm.kind, None)
+            else:
+                active[alarm.kind] = alarm.severity
+        both = (performance(spec.stable, ("stable",)), performance(spec.version, ("canary", "shadow")))
+        return both, active
 
     # ----------------------------------------------------------------------------------------------- thread
     def start(self) -> RolloutController:
