@@ -168,3 +168,40 @@ def test_up_runs_the_policy_on_the_bus(registry: Registry, tmp_path: Path, hook:
         while time.monotonic() < deadline and not hook.bodies:
             time.sleep(0.05)
     assert hook.bodies and TrafficPlans(registry.store).get("credit") == TrafficPlan(model="credit", stable=1)
+
+
+def test_incidents_tell_each_episode_with_its_durations(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import orjson
+
+    registry.set_alias("credit", "fallback", 4, reason="known good")
+    policy = parse_policy(
+        "rules:\n  - {name: drifted, when: {drift: {severity: critical, windows: 2}}, do: [fallback]}\n"
+    )
+    clock = [1_000.0]
+    ctl = RemediationController(registry, policy, clock=lambda: clock[0])
+
+    def alarm(window: int, transition: str, at: float) -> AlarmEvent:
+        severity = None if transition == "resolved" else "critical"
+        body = {"model": "credit", "version": 1, "variant": "stable", "kind": "drift", "transition": transition,
+                "severity": severity, "subjects": {}, "window": window, "time": at}  # fmt: skip
+        return AlarmEvent(body, at)
+
+    ctl.handle([alarm(5, "raised", 1_000.0)])
+    clock[0] = 1_060.0
+    ctl.handle([alarm(6, "changed", 1_060.0)])  # two windows: fall back
+    clock[0] = 1_600.0
+    ctl.handle([alarm(15, "resolved", 1_600.0)])
+    assert main(["--home", str(tmp_path / "home"), "incidents", "credit", "-o", "json"]) == 0
+    [incident] = orjson.loads(capsys.readouterr().out)
+    assert (incident["signals"], incident["actions"], incident["open"]) == (["drift"], ["fallback: done"], False)
+    assert incident["began"] == 1_000.0
+    # raised at 1000 s, acted on at its second window (1060 s), cleared at 1600 s
+    assert (incident["time_to_detect_s"], incident["time_to_mitigate_s"], incident["time_to_recover_s"]) == (
+        60.0,
+        60.0,
+        600.0,
+    )
+    assert main(["--home", str(tmp_path / "home"), "incidents"]) == 0
+    assert "recovered" in capsys.readouterr().out

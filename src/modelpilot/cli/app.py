@@ -15,6 +15,7 @@ from modelpilot.cli.alias_cmds import alias_app
 from modelpilot.cli.audit_cmds import audit_app
 from modelpilot.cli.context import AppState, settings
 from modelpilot.cli.demo import demo
+from modelpilot.cli.incident_cmds import incidents
 from modelpilot.cli.monitor_cmds import alarms, analyze, drift, performance, profile
 from modelpilot.cli.monitor_run import monitor
 from modelpilot.cli.output import err_console
@@ -97,6 +98,7 @@ app.command("alarms")(alarms)
 app.command("monitor")(monitor)
 app.add_typer(slo_app, name="slo")
 app.add_typer(rollout_app, name="rollout")
+app.command("incidents")(incidents)
 
 
 def main(argv: list[str] | None = None) -> int:

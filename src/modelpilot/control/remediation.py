@@ -108,6 +108,7 @@ class Remediator:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._raised: dict[tuple[str, int | None, str | None, str], int | None] = {}  # active alarm -> its window
+        self._first_at: dict[tuple[str, int | None, str | None, str], float] = {}  # active signal -> first seen
         self._last_acted: dict[tuple[str, str], float] = {}  # (rule, model) -> when it last acted
         self._actions: dict[str, list[float]] = {}  # model -> times of actions taken
         self._seen: set[str] = set()
@@ -134,11 +135,24 @@ class Remediator:
                 self._actions.setdefault(signal.model, []).extend(now for a in rule.do if a != "require_approval")
         return out
 
+    def first_seen(self, s: Signal) -> float | None:
+        """When the signal's episode began: the alarm's first active transition, or the SLO alert's start."""
+        return self._first_at.get(self._key(s))
+
+    @staticmethod
+    def _key(s: Signal) -> tuple[str, int | None, str | None, str]:
+        return (s.model, s.version, s.slo if s.kind == "slo_burn" else s.variant, s.kind)
+
     def _track(self, s: Signal) -> int:
         """How many windows the alarm has been active (SLO alerts: 1 while firing)."""
+        key = self._key(s)
+        if s.active:
+            start = s.evidence.get("since") if s.kind == "slo_burn" else s.evidence.get("time")
+            self._first_at.setdefault(key, float(start) if isinstance(start, int | float) else 0.0)
+        else:
+            self._first_at.pop(key, None)
         if s.kind == "slo_burn":
             return 1 if s.active else 0
-        key = (s.model, s.version, s.variant, s.kind)
         if not s.active:
             self._raised.pop(key, None)
             return 0
@@ -179,6 +193,7 @@ class Remediator:
             "rule": rule.name,
             "condition": rule.when.model_dump(mode="json", exclude_none=True),
             "signal": {"id": s.id, "kind": s.kind, "severity": s.severity, "windows": windows, **dict(s.evidence)},
+            "first_signal_at": self._first_at.get(self._key(s)),
             "needs_approval": "require_approval" in rule.do and action != "require_approval",
         }
         return Decision(action, rule.name, s.model, s, self.policy.dry_run, held, evidence)

@@ -11,6 +11,7 @@ import queue
 import threading
 import time as _time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from modelpilot.audit import AuditLog
@@ -44,12 +45,13 @@ class RemediationController:
         self.lease = lease
         self.remediator = Remediator(policy)
         self.actuator = actuator or Actuator(registry, actor=actor, clock=clock)
-        self.audit = AuditLog(registry.store)
+        self.audit = AuditLog(registry.store, clock=lambda: datetime.fromtimestamp(self.clock(), UTC))
         self.actor = actor
         self.clock = clock
         self._rules = {r.name: r for r in policy.rules}
         self._queue: queue.Queue[AlarmEvent | SloAlertEvent | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._open: set[tuple[str, str, str | None]] = set()  # signals that called for actions, until they clear
         self.outcomes: list[tuple[Decision, dict[str, Any]]] = []  # the last few, for tests and the dashboard
 
     def __call__(self, batch: Sequence[Event]) -> None:
@@ -64,10 +66,17 @@ class RemediationController:
         if self.lease is not None and not self.lease.held and not self.lease.acquire():
             return out  # another controller leads and acts on these signals
         for ev in events:
-            for decision in self.remediator.decide(signal_of(ev), now=self.clock()):
+            signal = signal_of(ev)
+            key = (signal.model, signal.kind, signal.slo or signal.variant)
+            began = self.remediator.first_seen(signal)
+            for decision in self.remediator.decide(signal, now=self.clock()):
                 outcome = self._carry_out(decision)
                 self._record(decision, outcome)
                 out.append((decision, outcome))
+                self._open.add(key)
+            if not signal.active and key in self._open:  # the signal that called for actions has cleared
+                self._open.discard(key)
+                self._cleared(signal, began)
         self.outcomes = [*self.outcomes, *out][-100:]
         return out
 
@@ -92,6 +101,18 @@ class RemediationController:
                 evidence={**dict(d.evidence), "outcome": outcome, "dry_run": d.dry_run},
             )
         log.warning("remediation %s for %s (rule %s): %s", d.action, d.model, d.rule, outcome)
+
+    def _cleared(self, signal: Any, began: float | None) -> None:
+        with self.registry.store.write() as conn:
+            self.audit.append(
+                conn,
+                actor=self.actor,
+                action="remediation.cleared",
+                subject=f"model:{signal.model}",
+                model=signal.model,
+                reason=f"{signal.kind} cleared",
+                evidence={"signal": {"id": signal.id, "kind": signal.kind, **dict(signal.evidence)}, "began": began},
+            )
 
     # ----------------------------------------------------------------------------------------------- thread
     def start(self) -> RemediationController:
