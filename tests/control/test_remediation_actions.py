@@ -117,7 +117,11 @@ def test_lasting_drift_falls_back_and_a_ticket_freezes_rollouts(registry: Regist
     )
     ctl = RemediationController(registry, policy)
     assert ctl.handle([drift(5)]) == []
-    assert ctl.handle([drift(6)])[0][1] == {"status": "skipped", "reason": "model 'credit' has no fallback alias"}
+    assert ctl.handle([drift(6)])[0][1] == {
+        "status": "skipped",
+        "reason": "model 'credit' has no fallback alias",
+        "decision": 1,
+    }
     registry.set_alias("credit", "fallback", 4, reason="known good")
     ctl = RemediationController(registry, policy)  # a fresh memory of the alarm
     assert ctl.handle([drift(10)]) == []  # active for one window: the rule wants two
@@ -205,3 +209,70 @@ def test_incidents_tell_each_episode_with_its_durations(
     )
     assert main(["--home", str(tmp_path / "home"), "incidents"]) == 0
     assert "recovered" in capsys.readouterr().out
+
+
+APPROVAL = """\
+rules:
+  - name: page
+    when: {slo_burn: {severity: page}}
+    do: [require_approval, rollback]
+    approval: {timeout: 10m, on_timeout: %s}
+"""
+
+
+def test_actions_behind_require_approval_wait_for_modelpilot_approve(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = [time.time()]  # `modelpilot approve` checks the timeout against the wall clock
+    ctl = RemediationController(registry, parse_policy(APPROVAL % "cancel"), clock=lambda: clock[0])
+    outcomes = [o for _, o in ctl.handle([page(1)])]
+    assert [o["status"] for o in outcomes] == ["done", "awaiting_approval"]  # the gate, then the waiting rollback
+    ident = outcomes[1]["decision"]
+    assert ctl.sweep() == []  # nobody approved yet: nothing happens
+    assert TrafficPlans(registry.store).get("credit") == TrafficPlan(model="credit", stable=1, canary=2, weight=10)
+    home = ["--home", str(tmp_path / "home")]
+    assert main([*home, "approve", "999"]) != 0
+    assert "no decision 999" in capsys.readouterr().err
+    assert main([*home, "decisions", "--waiting", "-o", "json"]) == 0
+    assert [d["id"] for d in json.loads(capsys.readouterr().out)] == [ident]
+    assert main([*home, "approve", str(ident), "--reason", "on-call agrees"]) == 0
+    [(decision, outcome)] = ctl.sweep()
+    assert (decision.action, outcome["status"]) == ("rollback", "done")
+    assert TrafficPlans(registry.store).get("credit") == TrafficPlan(model="credit", stable=1)
+    assert main([*home, "approve", str(ident)]) != 0  # done: nothing left to approve
+    assert "is done, not waiting" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("on_timeout", "status"), [("cancel", "cancelled"), ("proceed", "done")])
+def test_an_approval_timeout_cancels_or_proceeds(registry: Registry, on_timeout: str, status: str) -> None:
+    clock = [1_000.0]
+    ctl = RemediationController(registry, parse_policy(APPROVAL % on_timeout), clock=lambda: clock[0])
+    ctl.handle([page(1)])
+    clock[0] += 601.0
+    [(_, outcome)] = ctl.sweep()
+    assert outcome["status"] == status
+    rolled = TrafficPlans(registry.store).get("credit") == TrafficPlan(model="credit", stable=1)
+    assert rolled == (status == "done")
+
+
+def test_a_restart_finishes_what_a_dead_controller_decided_without_acting_twice(registry: Registry) -> None:
+    from modelpilot.control.decisions import DecisionStore
+
+    policy = parse_policy("rules:\n  - {name: page, when: {slo_burn: {severity: page}}, do: [rollback]}\n")
+    first = RemediationController(registry, policy)
+    [(_, outcome)] = first.handle([page(1)])
+    assert outcome["status"] == "done"
+    store = DecisionStore(registry.store)
+    # the process died after the rollback but before recording it: the row still says `acting`
+    store.set(outcome["decision"], "acting")
+    TrafficPlans(registry.store).set(TrafficPlan(model="credit", stable=1, canary=2, weight=10), actor="t", reason="x")
+    revision = TrafficPlans(registry.store).revision()
+    # ... and it had also decided a second rollback it never started
+    pending = store.add(model="credit", rule="page", action="rollback", signal_id="s2",
+                        evidence={"signal": {"id": "s2", "kind": "slo_burn", "severity": "page"}}, now=0.0)  # fmt: skip
+    second = RemediationController(registry, policy)
+    results = {o["decision"]: o for _, o in second.sweep()}
+    assert results[outcome["decision"]]["status"] == "done"  # it had taken place: recorded, not repeated
+    assert results[pending]["status"] == "done"  # the pending one is carried out now, once
+    assert TrafficPlans(registry.store).revision() == revision + 1
+    assert second.sweep() == []

@@ -14,6 +14,7 @@ from modelpilot import __version__
 from modelpilot.cli.alias_cmds import alias_app
 from modelpilot.cli.audit_cmds import audit_app
 from modelpilot.cli.context import AppState, settings
+from modelpilot.cli.decision_cmds import approve, decisions
 from modelpilot.cli.demo import demo
 from modelpilot.cli.incident_cmds import incidents
 from modelpilot.cli.monitor_cmds import alarms, analyze, drift, performance, profile
@@ -99,6 +100,8 @@ app.command("monitor")(monitor)
 app.add_typer(slo_app, name="slo")
 app.add_typer(rollout_app, name="rollout")
 app.command("incidents")(incidents)
+app.command("decisions")(decisions)
+app.command("approve")(approve)
 
 
 def main(argv: list[str] | None = None) -> int:

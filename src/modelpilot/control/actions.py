@@ -82,9 +82,12 @@ class Actuator:
         self.freeze_s = freeze_s
         self.clock = clock
         self._post = post or _post
+        self._id: int | None = None
 
-    def act(self, decision: Decision, rule: Rule) -> Outcome:
-        """Carry out one decision; the outcome says what happened."""
+    def act(self, decision: Decision, rule: Rule, decision_id: int | None = None) -> Outcome:
+        """Carry out one decision; the outcome says what happened. Traffic-plan changes carry ``decision_id`` in
+        their reason, so :meth:`effective` can tell later whether the action took place."""
+        self._id = decision_id
         try:
             handler = getattr(self, f"_{decision.action}")
             out: Outcome = handler(decision, rule)
@@ -96,7 +99,20 @@ class Actuator:
             return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
 
     def _reason(self, d: Decision) -> str:
-        return f"policy rule {d.rule}: {d.signal.kind} {d.signal.severity} ({d.signal.id})"
+        marker = "" if self._id is None else f" [decision {self._id}]"
+        return f"policy rule {d.rule}: {d.signal.kind} {d.signal.severity} ({d.signal.id}){marker}"
+
+    def effective(self, action: str, model: str, decision_id: int) -> bool | None:
+        """Whether a traffic-plan or freeze action of ``decision_id`` took place (``None``: cannot be told, for
+        actions whose effect is outside modelpilot)."""
+        marker = f"[decision {decision_id}]"
+        if action in ("rollback", "fallback"):
+            return any(marker in change.reason for change in self.plans.history(model))
+        if action == "freeze":
+            with self.registry.store.read() as conn:
+                row = conn.execute(sa.select(t.leases.c.holder).where(t.leases.c.name == f"freeze:{model}")).first()
+            return row is not None and marker in str(row.holder)
+        return None
 
     def _rollback(self, d: Decision, rule: Rule) -> Outcome:
         change = self.plans.rollback(d.model, actor=self.actor, reason=self._reason(d))
@@ -156,7 +172,7 @@ class Actuator:
         return {"status": "done" if proc.returncode == 0 else "failed", "exit_code": proc.returncode, "stderr": tail}
 
     def _require_approval(self, d: Decision, rule: Rule) -> Outcome:
-        return {"status": "skipped", "reason": "approvals are not implemented yet: the gated actions were held"}
+        return {"status": "done", "reason": "the rule's other actions wait for `modelpilot approve`"}
 
 
 def _post(url: str, body: Mapping[str, Any] | list[Any]) -> int:

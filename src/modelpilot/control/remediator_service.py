@@ -16,11 +16,13 @@ from typing import Any
 
 from modelpilot.audit import AuditLog
 from modelpilot.control.actions import Actuator
+from modelpilot.control.decisions import DecisionRow, DecisionStore
 from modelpilot.control.lease import Lease
-from modelpilot.control.policy import Policy
-from modelpilot.control.remediation import Decision, Remediator, signal_of
+from modelpilot.control.policy import Approval, Policy
+from modelpilot.control.remediation import Decision, Remediator, Signal, signal_of
 from modelpilot.events.model import AlarmEvent, Event, SloAlertEvent
 from modelpilot.registry import Registry
+from modelpilot.slo.spec import parse_duration
 
 __all__ = ["RemediationController"]
 
@@ -49,7 +51,9 @@ class RemediationController:
         self.actor = actor
         self.clock = clock
         self._rules = {r.name: r for r in policy.rules}
+        self.decisions = DecisionStore(registry.store)
         self._queue: queue.Queue[AlarmEvent | SloAlertEvent | None] = queue.Queue()
+        self.sweep_s = 1.0  # how often approvals and expiries are looked at
         self._thread: threading.Thread | None = None
         self._open: set[tuple[str, str, str | None]] = set()  # signals that called for actions, until they clear
         self.outcomes: list[tuple[Decision, dict[str, Any]]] = []  # the last few, for tests and the dashboard
@@ -85,9 +89,74 @@ class RemediationController:
             return {"status": "held", "reason": d.held}
         if d.dry_run:
             return {"status": "dry_run", "reason": "the policy runs dry: decided and recorded, not done"}
+        rule = self._rules[d.rule]
+        now = self.clock()
+        if d.action == "require_approval":
+            return self.actuator.act(d, rule)
         if d.evidence.get("needs_approval"):
-            return {"status": "held", "reason": "waits for an approval (approvals are not implemented yet)"}
-        return self.actuator.act(d, self._rules[d.rule])
+            approval = rule.approval or Approval()
+            expires = now + parse_duration(approval.timeout)
+            ident = self.decisions.add(
+                model=d.model, rule=d.rule, action=d.action, signal_id=d.signal.id, evidence=d.evidence, now=now,
+                status="awaiting_approval", expires_at=expires,
+            )  # fmt: skip
+            return {"status": "awaiting_approval", "decision": ident, "expires_at": expires,
+                    "on_timeout": approval.on_timeout}  # fmt: skip
+        ident = self.decisions.add(
+            model=d.model, rule=d.rule, action=d.action, signal_id=d.signal.id, evidence=d.evidence, now=now
+        )
+        return self._execute(ident, d, expected=("pending",))
+
+    def _execute(self, ident: int, d: Decision, *, expected: tuple[str, ...]) -> dict[str, Any]:
+        """Carry out a stored decision once: claimed first, outcome stored after."""
+        if not self.decisions.claim(ident, expected=expected):
+            return {"status": "skipped", "reason": f"decision {ident} was already taken up", "decision": ident}
+        outcome = {**self.actuator.act(d, self._rules[d.rule], ident), "decision": ident}
+        self.decisions.set(ident, str(outcome["status"]), outcome)
+        return outcome
+
+    # ----------------------------------------------------------------------------------------------- sweep
+    def sweep(self) -> list[tuple[Decision, dict[str, Any]]]:
+        """Carry out approved decisions, settle expired approvals, and recover what a dead controller left."""
+        if self.lease is not None and not self.lease.held and not self.lease.acquire():
+            return []
+        now = self.clock()
+        out: list[tuple[Decision, dict[str, Any]]] = []
+        for row in self.decisions.list(status=("approved", "awaiting_approval", "pending", "acting")):
+            d = _decision_of(row)
+            if row.rule not in self._rules:  # the policy changed under it: a person decides
+                self.decisions.set(row.id, "cancelled", {"status": "cancelled", "reason": "rule no longer in policy"})
+                continue
+            if row.status == "awaiting_approval":
+                if row.expires_at is None or row.expires_at > now:
+                    continue
+                rule = self._rules[row.rule]
+                if (rule.approval or Approval()).on_timeout == "cancel":
+                    outcome = {"status": "cancelled", "reason": "nobody approved in time", "decision": row.id}
+                    self.decisions.set(row.id, "cancelled", outcome)
+                else:
+                    outcome = self._execute(row.id, d, expected=("awaiting_approval",))
+            elif row.status == "acting":  # actions run to their end on this thread: a crash left this one
+                outcome = self._recover(row.id, d)
+            elif row.status in ("approved", "pending"):
+                outcome = self._execute(row.id, d, expected=(row.status,))
+            else:
+                continue
+            self._record(d, outcome)
+            out.append((d, outcome))
+        return out
+
+    def _recover(self, ident: int, d: Decision) -> dict[str, Any]:
+        took_place = self.actuator.effective(d.action, d.model, ident)
+        if took_place is None:
+            why = f"{d.action} may have happened before the controller stopped: not repeated, check it by hand"
+            outcome = {"status": "interrupted", "decision": ident, "reason": why}
+        elif took_place:
+            outcome = {"status": "done", "decision": ident, "reason": "had taken place before the restart"}
+        else:
+            outcome = {**self.actuator.act(d, self._rules[d.rule], ident), "decision": ident, "recovered": True}
+        self.decisions.set(ident, str(outcome["status"]), outcome)
+        return outcome
 
     def _record(self, d: Decision, outcome: dict[str, Any]) -> None:
         with self.registry.store.write() as conn:
@@ -122,8 +191,20 @@ class RemediationController:
         return self
 
     def _run(self) -> None:
+        try:
+            self.sweep()  # first: what a controller that died left behind
+        except Exception:
+            log.exception("remediation: recovering stored decisions failed")
         while True:
-            ev = self._queue.get()
+            try:
+                ev = self._queue.get(timeout=self.sweep_s)
+            except queue.Empty:
+                ev = None
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("remediation: the sweep of stored decisions failed")
+                continue
             if ev is None:
                 return
             try:
@@ -137,3 +218,21 @@ class RemediationController:
             self._queue.put(None)
             self._thread.join(timeout=timeout)
             self._thread = None
+
+
+def _decision_of(row: DecisionRow) -> Decision:
+    """A stored decision back as a :class:`Decision` (its signal from the evidence)."""
+    raw = dict(row.evidence.get("signal") or {})
+    signal = Signal(
+        id=str(raw.get("id", row.signal_id)),
+        kind=str(raw.get("kind", "?")),
+        model=row.model,
+        active=True,
+        severity=raw.get("severity"),
+        version=raw.get("version"),
+        variant=raw.get("variant"),
+        window=raw.get("window"),
+        slo=raw.get("slo"),
+        evidence=raw,
+    )
+    return Decision(row.action, row.rule, row.model, signal, False, None, row.evidence)

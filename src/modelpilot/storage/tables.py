@@ -35,6 +35,7 @@ __all__ = [
     "aliases",
     "audit_head",
     "audit_log",
+    "decisions",
     "leases",
     "metadata",
     "models",
@@ -296,3 +297,23 @@ leases = Table(
     Column("renewed_at", UTCDateTime, nullable=False),
 )
 """Leader leases: the controller that holds ``control`` acts; the others wait for it to expire."""
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("signal_id", String(400), nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("outcome", JSON, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_decisions_status", "status"),
+)
+"""Remediation decisions to carry out: ``pending`` (decided, not yet done), ``awaiting_approval``, then ``done``,
+``skipped``, ``failed``, ``cancelled`` or ``expired``. A controller that died between deciding and acting finds its
+pending decisions here on restart."""
