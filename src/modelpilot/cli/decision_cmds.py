@@ -68,10 +68,15 @@ def approve(
             f"decision {decision_id} waited past its approval timeout", hint="the policy's on_timeout settles it"
         )
     actor = resolve_settings(ctx).actor_name
+    if not store.approve(decision_id, now=time.time()):  # settled meanwhile (timed out, cancelled, carried out)
+        latest = store.get(decision_id)
+        raise ConflictError(
+            f"decision {decision_id} is {latest.status if latest else 'gone'}, not waiting for an approval",
+            hint="see: modelpilot decisions",
+        )
     with reg.store.write() as conn:
         AuditLog(reg.store).append(
             conn, actor=actor, action="remediation.approved", subject=f"model:{row.model}/decision:{decision_id}",
             model=row.model, reason=reason, evidence={"decision": decision_id, "action": row.action, "rule": row.rule},
         )  # fmt: skip
-    store.set(decision_id, "approved")
     console.print(f"decision {decision_id} ({row.action} of {row.model}) approved", highlight=False)

@@ -17,7 +17,7 @@ from modelpilot.cli.context import registry
 from modelpilot.cli.context import settings as resolve_settings
 from modelpilot.cli.output import OutputFormat, console, emit, table
 from modelpilot.control.analysis import load_analysis
-from modelpilot.control.rollout import Rollout, RolloutSpec, Transition, abort, approve, pause, resume
+from modelpilot.control.rollout import Rollout, RolloutSpec, abort, approve, pause, resume
 from modelpilot.control.rollouts import RolloutStore
 from modelpilot.errors import InvalidInputError, NotFoundError
 from modelpilot.slo.spec import parse_duration
@@ -137,8 +137,7 @@ def _change(ctx: typer.Context, name: str, action: str, reason: str, how: Any) -
         raise InvalidInputError(f"rollout {rid}: {exc}", hint=f"see: modelpilot rollout status {name}") from None
     actor = resolve_settings(ctx).actor_name
     settled, final_transition = rollouts.finish(r, new, transition, now=now, actor=actor)
-    assert isinstance(final_transition, Transition)
-    rollouts.record(rid, settled, final_transition, actor=actor, action=action, evidence={}, reason=reason)
+    rollouts.record(rid, settled, final_transition, actor=actor, action=action, evidence={}, reason=reason, expected=r)
     rollouts.reconcile(settled, actor=actor)
     console.print(f"rollout {rid} of {name}: {settled.phase} at {settled.weight:g}%", highlight=False)
 
@@ -176,7 +175,7 @@ def approve_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "approved
 @rollout_app.command("unfreeze")
 def unfreeze_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt) -> None:
     """Lift a remediation policy's freeze of the model's rollouts."""
-    from modelpilot.control.actions import unfreeze
+    from modelpilot.control.freeze import unfreeze
 
     actor = resolve_settings(ctx).actor_name
     if not unfreeze(registry(ctx), name, actor=actor, reason=_needs(reason)):

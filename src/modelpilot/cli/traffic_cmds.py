@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,10 +12,21 @@ from modelpilot.errors import InvalidInputError, NotFoundError
 from modelpilot.serving.plan import Shadow, TrafficPlan
 from modelpilot.serving.traffic import PlanChange, TrafficPlans
 
+if TYPE_CHECKING:
+    from modelpilot.control.rollout import Rollout
+    from modelpilot.registry import Registry
+
 __all__ = ["rollback", "traffic_app"]
 
 traffic_app = typer.Typer(help="Traffic plans: stable, canary weight, shadows, sticky key.", no_args_is_help=True)
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
+
+
+def _end_rollout(reg: Registry, model: str, reason: str) -> Rollout | None:
+    """A hand-made plan change ends the model's active rollout (so the controller does not put its plan back)."""
+    from modelpilot.control.rollouts import RolloutStore
+
+    return RolloutStore(reg).end_active(model, actor=reg.actor, reason=f"traffic changed by hand: {reason}")
 
 
 def _plans(ctx: typer.Context) -> TrafficPlans:
@@ -109,7 +120,9 @@ def set_plan(
         sticky_field=sticky_field,
     )
     reg = registry(ctx)
-    _show_change(_plans(ctx).set(plan, actor=reg.actor, reason=reason), output)
+    change = _plans(ctx).set(plan, actor=reg.actor, reason=reason)
+    _end_rollout(reg, plan.model, reason)  # after the plan is in: a refused plan leaves the rollout running
+    _show_change(change, output)
 
 
 @traffic_app.command("history")
@@ -151,6 +164,16 @@ def rollback(
     if not reason.strip():
         raise InvalidInputError("rollback needs --reason", hint='e.g. --reason "p99 latency doubled on v4"')
     reg = registry(ctx)
+    ended = _end_rollout(reg, name, reason)
+    if ended is not None:  # the rollout's candidate was the canary: ending the rollout takes it out at once
+        from modelpilot.control.rollouts import RolloutStore
+
+        RolloutStore(reg).reconcile(ended, actor=reg.actor, note=f"rollback: {reason}")
+        plan = _plans(ctx).get(name)
+        console.print(
+            f"rollout of {name} v{ended.spec.version} aborted; all traffic on v{plan.stable if plan else '?'}"
+        )
+        return
     change = _plans(ctx).rollback(name, actor=reg.actor, reason=reason)
     _show_change(change, output)
     if output is OutputFormat.table:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import time as _time
 from collections.abc import Callable, Mapping
@@ -27,41 +29,18 @@ import sqlalchemy as sa
 
 from modelpilot.control.policy import Rule
 from modelpilot.control.remediation import Decision
-from modelpilot.errors import ModelPilotError
+from modelpilot.control.rollouts import RolloutStore
+from modelpilot.errors import ModelPilotError, StoreError
 from modelpilot.registry import Registry
 from modelpilot.serving.plan import TrafficPlan
 from modelpilot.serving.traffic import TrafficPlans
 from modelpilot.storage import tables as t
 
-__all__ = ["Actuator", "frozen", "unfreeze"]
+__all__ = ["Actuator"]
 
 log = logging.getLogger(__name__)
 
 Outcome = dict[str, Any]
-
-
-def frozen(registry: Registry, model: str, *, now: float | None = None) -> str | None:
-    """Why rollouts of ``model`` are frozen now, or ``None``."""
-    at = _time.time() if now is None else now
-    with registry.store.read() as conn:
-        row = conn.execute(sa.select(t.leases).where(t.leases.c.name == f"freeze:{model}")).first()
-    if row is None or row.expires_at <= at:
-        return None
-    return str(row.holder)
-
-
-def unfreeze(registry: Registry, model: str, *, actor: str, reason: str) -> bool:
-    """Lift a freeze of ``model``'s rollouts (audited); False when there was none."""
-    from modelpilot.audit import AuditLog
-
-    with registry.store.write() as conn:
-        gone = conn.execute(sa.delete(t.leases).where(t.leases.c.name == f"freeze:{model}")).rowcount
-        if gone:
-            AuditLog(registry.store).append(
-                conn, actor=actor, action="rollout.unfreeze", subject=f"model:{model}", model=model, reason=reason,
-                evidence={},
-            )  # fmt: skip
-    return bool(gone)
 
 
 class Actuator:
@@ -92,6 +71,8 @@ class Actuator:
             handler = getattr(self, f"_{decision.action}")
             out: Outcome = handler(decision, rule)
             return out
+        except StoreError as exc:  # the store failed: not done, and worth retrying by hand
+            return {"status": "failed", "reason": exc.message}
         except ModelPilotError as exc:
             return {"status": "skipped", "reason": exc.message}
         except Exception as exc:  # an action must not take the controller down
@@ -115,10 +96,16 @@ class Actuator:
         return None
 
     def _rollback(self, d: Decision, rule: Rule) -> Outcome:
+        rollouts = RolloutStore(self.registry)
+        ended = rollouts.end_active(d.model, actor=self.actor, reason=self._reason(d))
+        if ended is not None:  # a rollout in progress: ending it takes the candidate out (its weight to 0)
+            rollouts.reconcile(ended, actor=self.actor, note=self._reason(d))
+            return {"status": "done", "rollout_aborted": ended.spec.version}
         change = self.plans.rollback(d.model, actor=self.actor, reason=self._reason(d))
         return {"status": "done", "plan": change.to_json()}
 
     def _fallback(self, d: Decision, rule: Rule) -> Outcome:
+        RolloutStore(self.registry).end_active(d.model, actor=self.actor, reason=self._reason(d))
         target = self.registry.aliases(d.model).get("fallback")
         current = self.plans.get(d.model)
         if target is None:
@@ -161,14 +148,24 @@ class Actuator:
             status = self._post(rule.retrain.url, payload)
             return {"status": "done" if 200 <= status < 300 else "failed", "http_status": status}
         assert rule.retrain.command is not None
-        proc = subprocess.run(  # the command comes from the operator's policy file
+        # The operator's command, in its own process group (a timeout stops its children too), without
+        # modelpilot's settings in its environment (the store URL may hold a password).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
+        proc = subprocess.Popen(
             list(rule.retrain.command),
-            input=json.dumps(payload, default=str).encode(),
-            capture_output=True,
-            timeout=60,
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
         )
-        tail = proc.stderr.decode(errors="replace")[-500:]
+        try:
+            _, err = proc.communicate(json.dumps(payload, default=str).encode(), timeout=rule.retrain.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return {"status": "failed", "reason": f"the retrain command ran past {rule.retrain.timeout}: stopped"}
+        tail = err.decode(errors="replace")[-500:]
         return {"status": "done" if proc.returncode == 0 else "failed", "exit_code": proc.returncode, "stderr": tail}
 
     def _require_approval(self, d: Decision, rule: Rule) -> Outcome:

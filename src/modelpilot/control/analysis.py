@@ -3,9 +3,9 @@ defaults. Every threshold pairs significance with an effect size (a tiny, signif
 and has a minimum sample below which the check is inconclusive.
 
 Example:
-    >>> a = parse_analysis("name: strict\\nerrors: {tolerance: 0.005}\\nlatency: {enabled: false}\\n")
+    >>> a = parse_analysis("name: strict\\nerrors: {tolerance: 0.005}\\nlatency: {enabled: false}\\nrequired: [errors]")
     >>> a.name, a.errors.tolerance, a.errors.alpha, a.latency.enabled, a.required
-    ('strict', 0.005, 0.01, False, ('errors', 'latency'))
+    ('strict', 0.005, 0.01, False, ('errors',))
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelpilot.errors import ConfigError
 from modelpilot.slo.yamlpos import field_path, line_number, line_of
@@ -85,7 +85,9 @@ class PerformanceCheck(_Check):
     """Performance (estimated without labels, or realized): fails when the canary is worse than the stable version
     by more than ``tolerance``, beyond sampling error."""
 
-    metric: str = Field("accuracy", description="The metric compared (higher is better).")
+    metric: Literal["accuracy", "precision", "recall", "f1", "roc_auc"] = Field(
+        "accuracy", description="The metric compared (a proportion, higher is better)."
+    )
     tolerance: float = Field(0.03, ge=0, lt=1, description="Drop acceptable (absolute).")
     alpha: float = Field(0.01, gt=0, lt=0.5, description="One-sided significance of the drop.")
     min_rows: int = Field(300, ge=1, description="Rows each side needs before a verdict.")
@@ -121,6 +123,13 @@ class Analysis(BaseModel):
         if unknown:
             raise ValueError(f"unknown check(s) {unknown}; the checks are {', '.join(CHECKS)}")
         return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _required_enabled(self) -> Analysis:
+        off = [c for c in self.required if not self.check(c).enabled]
+        if off:
+            raise ValueError(f"required check(s) {off} are disabled: they could never pass; drop them from required")
+        return self
 
     def check(self, name: str) -> Any:
         """The settings of one check by name."""

@@ -27,6 +27,7 @@ from modelpilot.control.lease import Lease
 from modelpilot.control.rollout import Rollout, Transition, advance
 from modelpilot.control.rollouts import RolloutStore
 from modelpilot.control.samples import VariantSample
+from modelpilot.errors import ConflictError
 from modelpilot.events.model import Event, InferenceEvent
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.registry import Registry
@@ -175,7 +176,13 @@ class RolloutController:
             "phase": r.phase,
             "weight": r.weight,
         }
-        self.rollouts.record(rid, new, transition, actor=self.actor, action="rollout.verdict", evidence=evidence)
+        try:
+            self.rollouts.record(
+                rid, new, transition, actor=self.actor, action="rollout.verdict", evidence=evidence, expected=r
+            )
+        except ConflictError:  # a person changed the rollout while it was judged: their change stands
+            log.info("rollout of %s changed while judged; the verdict is dropped", model)
+            return None
         self.rollouts.reconcile(new, actor=self.actor)
         if transition is not None:
             log.warning("rollout of %s v%s: %s (%s)", model, r.spec.version, transition.event, transition.reason)
@@ -206,9 +213,10 @@ class RolloutController:
             return Performance(value / rows, rows) if rows else None
 
         active: dict[str, str] = {}
+        began = r.started if r.started is not None else start
         for alarm in self.history.alarms(spec.model, version=spec.version, last=50):
-            if alarm.variant not in ("canary", "shadow"):
-                continue
+            if alarm.variant not in ("canary", "shadow") or (alarm.time is not None and alarm.time < began):
+                continue  # alarms of an earlier rollout of the same version do not count against this one
             if alarm.transition == "resolved" or alarm.severity is None:
                 active.pop(alarm.kind, None)
             else:

@@ -94,6 +94,18 @@ class DecisionStore:
         with self.store.write() as conn:
             conn.execute(sa.update(t.decisions).where(t.decisions.c.id == decision_id).values(**values))
 
+    def approve(self, decision_id: int, *, now: float) -> bool:
+        """Move a decision waiting for approval (and not past its timeout) to ``approved``; False otherwise."""
+        with self.store.write() as conn:
+            done = conn.execute(
+                sa.update(t.decisions)
+                .where(t.decisions.c.id == decision_id)
+                .where(t.decisions.c.status == "awaiting_approval")
+                .where(sa.or_(t.decisions.c.expires_at.is_(None), t.decisions.c.expires_at > now))
+                .values(status="approved", updated_at=datetime.now(UTC))
+            )
+        return bool(done.rowcount)
+
     def claim(self, decision_id: int, *, expected: tuple[str, ...]) -> bool:
         """Move a decision to ``acting`` if it is still in one of the ``expected`` statuses (so it starts once)."""
         with self.store.write() as conn:

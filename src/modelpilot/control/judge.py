@@ -239,7 +239,7 @@ class CanaryJudge:
         z = _z(cfg.alpha)
         stats: dict[str, float | None] = {"stable": stable.value, "canary": canary.value, "difference": diff}
         stats["standard_error"] = se
-        if diff < -cfg.tolerance and diff / se < -z:
+        if diff + z * se < -cfg.tolerance:  # worse by more than the tolerance, at the test's confidence
             outcome, why = "fail", f"canary {cfg.metric} {canary.value:.3f} vs {stable.value:.3f}"
         elif diff - z * se > -cfg.tolerance:
             outcome, why = "pass", f"{cfg.metric} drop at most {max(0.0, -(diff - z * se)):.3f}"

@@ -101,11 +101,21 @@ class Notify(_Strict):
     url: str = Field(description="Webhook URL.")
     format: Literal["slack", "alertmanager"] = Field("slack", description="Body shape.")
 
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
 
 class Retrain(_Strict):
     """How a ``retrain`` action starts a retraining."""
 
-    command: tuple[str, ...] | None = Field(None, description="A command run with the evidence as JSON on stdin.")
+    command: tuple[str, ...] | None = Field(
+        None, min_length=1, description="A command run with the evidence as JSON on stdin."
+    )
+    timeout: str = Field("10m", description="The command is stopped (with its children) after this long.")
     url: str | None = Field(None, description="Or a webhook called with the evidence.")
     cooldown: str = Field("24h", description="At most one retraining per model in this time.")
 
@@ -114,12 +124,20 @@ class Retrain(_Strict):
         if (self.command is None) == (self.url is None):
             raise ValueError("give either command or url")
         parse_duration(self.cooldown)
+        parse_duration(self.timeout)
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} is not an http(s) URL")
         return self
 
     @property
     def cooldown_s(self) -> float:
         """The cooldown in seconds."""
         return parse_duration(self.cooldown)
+
+    @property
+    def timeout_s(self) -> float:
+        """The command's time limit in seconds."""
+        return parse_duration(self.timeout)
 
 
 class Approval(_Strict):
@@ -157,6 +175,8 @@ class Rule(_Strict):
                 raise ValueError(f"action {action} needs a `{action}:` section")
         if "require_approval" in self.do and len(self.do) == 1:
             raise ValueError("require_approval gates other actions: list the actions it waits for")
+        if self.approval is not None and "require_approval" not in self.do:
+            raise ValueError("an approval: section needs require_approval in do")
         return self
 
     @property
@@ -178,6 +198,17 @@ class Policy(_Strict):
     dry_run: bool = Field(False, description="Decide and record, but act on nothing.")
     max_actions_per_hour: int = Field(3, ge=1, description="Actions per model per hour at most (blast radius).")
     rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _fits_the_cap(self) -> Policy:
+        for rule in self.rules:
+            acting = [a for a in rule.do if a != "require_approval"]
+            if len(acting) > self.max_actions_per_hour:
+                raise ValueError(
+                    f"rule {rule.name} takes {len(acting)} actions but max_actions_per_hour is "
+                    f"{self.max_actions_per_hour}: it could never act"
+                )
+        return self
 
     @field_validator("rules")
     @classmethod

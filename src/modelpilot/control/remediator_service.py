@@ -125,13 +125,17 @@ class RemediationController:
         for row in self.decisions.list(status=("approved", "awaiting_approval", "pending", "acting")):
             d = _decision_of(row)
             if row.rule not in self._rules:  # the policy changed under it: a person decides
-                self.decisions.set(row.id, "cancelled", {"status": "cancelled", "reason": "rule no longer in policy"})
+                outcome = {"status": "cancelled", "reason": "its rule is no longer in the policy", "decision": row.id}
+                self.decisions.set(row.id, "cancelled", outcome)
+                self._record(d, outcome)
                 continue
             if row.status == "awaiting_approval":
                 if row.expires_at is None or row.expires_at > now:
                     continue
                 rule = self._rules[row.rule]
                 if (rule.approval or Approval()).on_timeout == "cancel":
+                    if not self.decisions.claim(row.id, expected=("awaiting_approval",)):
+                        continue  # approved at the last moment: the next sweep carries it out
                     outcome = {"status": "cancelled", "reason": "nobody approved in time", "decision": row.id}
                     self.decisions.set(row.id, "cancelled", outcome)
                 else:

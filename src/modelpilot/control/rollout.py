@@ -44,6 +44,7 @@ __all__ = [
     "pause",
     "plan_for",
     "resume",
+    "roll_back",
     "start",
 ]
 
@@ -104,6 +105,7 @@ class Rollout(BaseModel):
     approved: tuple[int, ...] = Field((), description="Step indexes a person approved.")
     reason: str = ""
     resume_phase: Phase | None = Field(None, description="What a paused rollout goes back to.")
+    started: float | None = Field(None, description="When the rollout started.")
 
     @property
     def weight(self) -> float:
@@ -137,9 +139,9 @@ def _needs_approval(spec: RolloutSpec, step: int, approved: tuple[int, ...]) -> 
 def start(spec: RolloutSpec, *, now: float) -> Rollout:
     """A new rollout: in shadow if ``shadow_s`` is set, else at the first canary step (or waiting to approve it)."""
     if spec.shadow_s > 0:
-        return Rollout(spec=spec, phase="shadow", since=now)
+        return Rollout(spec=spec, phase="shadow", since=now, started=now)
     phase: Phase = "awaiting_approval" if _needs_approval(spec, 0, ()) else "canary"
-    return Rollout(spec=spec, phase=phase, since=now)
+    return Rollout(spec=spec, phase=phase, since=now, started=now)
 
 
 def advance(r: Rollout, verdict: str, *, now: float, reason: str = "") -> tuple[Rollout, Transition | None]:
@@ -192,6 +194,13 @@ def resume(r: Rollout, *, now: float, reason: str) -> tuple[Rollout, Transition]
         raise ValueError(f"the rollout of {r.spec.model} is {r.phase}, not paused")
     back = r.model_copy(update={"inconclusive": 0, "resume_phase": None})
     return _to(back, r.resume_phase, now, "resumed", reason)
+
+
+def roll_back(r: Rollout, *, now: float, reason: str) -> tuple[Rollout, Transition]:
+    """Roll back from any phase that is not final (a refused promotion, a failure while waiting)."""
+    if r.final:
+        raise ValueError(f"the rollout of {r.spec.model} is already {r.phase}")
+    return _to(r, "rolled_back", now, "rolled_back", reason)
 
 
 def abort(r: Rollout, *, now: float, reason: str) -> tuple[Rollout, Transition]:

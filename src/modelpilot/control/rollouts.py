@@ -8,6 +8,7 @@ that crashes between recording a decision and changing the plan changes it on it
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelpilot.audit import AuditLog
-from modelpilot.control.actions import frozen
-from modelpilot.control.rollout import Rollout, RolloutSpec, Transition, advance, plan_for, start
+from modelpilot.control.freeze import frozen
+from modelpilot.control.rollout import Rollout, RolloutSpec, Transition, abort, plan_for, roll_back, start
 from modelpilot.errors import ConflictError, GateFailedError, InvalidInputError, NotFoundError
 from modelpilot.registry import Registry
 from modelpilot.serving.traffic import TrafficPlans
@@ -145,9 +146,21 @@ class RolloutStore:
         action: str,
         evidence: dict[str, Any],
         reason: str = "",
+        expected: Rollout | None = None,
     ) -> None:
-        """Save the rollout's new state and one audit entry (a verdict, or a person's decision) together."""
+        """Save the rollout's new state and one audit entry (a verdict, or a person's decision) together.
+
+        With ``expected`` (the state the change was decided on), the write is refused with :class:`ConflictError`
+        when the stored state moved meanwhile (a person aborted while the controller judged): nothing is written.
+        """
         with self.store.write() as conn:
+            if expected is not None:
+                row = conn.execute(sa.select(t.rollouts.c.state).where(t.rollouts.c.id == rid)).first()
+                if row is None or Rollout.model_validate(row.state) != expected:
+                    raise ConflictError(
+                        f"rollout {rid} of {rollout.spec.model} changed while this change was being decided",
+                        hint=f"look again: modelpilot rollout status {rollout.spec.model}",
+                    )
             conn.execute(
                 sa.update(t.rollouts)
                 .where(t.rollouts.c.id == rid)
@@ -187,14 +200,24 @@ class RolloutStore:
         try:
             self.registry.promote(spec.model, spec.version, reason="rollout passed every step", actor=actor)
         except GateFailedError as exc:
-            return advance(before, "fail", now=now, reason=f"promotion gates refused at the end: {exc.message}")
+            return roll_back(before, now=now, reason=f"promotion gates refused at the end: {exc.message}")
         return after, transition
 
-    def reconcile(self, rollout: Rollout, *, actor: str) -> bool:
+    def end_active(self, model: str, *, actor: str, reason: str) -> Rollout | None:
+        """Abort the model's active rollout, if any (a person or a policy changed the traffic plan by hand: the
+        rollout must not put its plan back); returns the aborted rollout."""
+        for rid, r in self.active(model):
+            ended, transition = abort(r, now=_time.time(), reason=reason)
+            self.record(rid, ended, transition, actor=actor, action="rollout.abort", evidence={}, expected=r)
+            return ended
+        return None
+
+    def reconcile(self, rollout: Rollout, *, actor: str, note: str = "") -> bool:
         """Make the model's traffic plan what the rollout asks for; True when it had to change."""
         current = self.plans.get(rollout.spec.model)
         desired = plan_for(rollout, current)
         if current == desired:
             return False
-        self.plans.set(desired, actor=actor, reason=f"rollout of v{rollout.spec.version}: {rollout.phase}")
+        why = f"rollout of v{rollout.spec.version}: {rollout.phase}" + (f" {note}" if note else "")
+        self.plans.set(desired, actor=actor, reason=why)
         return True

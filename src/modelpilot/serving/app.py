@@ -268,12 +268,12 @@ def create_app(
                 await watcher
             timeout = settings.serving.drain_timeout_s
             await ctx.shadows.drain(timeout)
+            if remediation is not None:
+                await asyncio.to_thread(remediation.stop)
             if rollout_controller is not None:
                 await asyncio.to_thread(rollout_controller.stop)
                 if rollout_controller.lease is not None:  # a clean stop: the next controller takes over at once
                     await asyncio.to_thread(rollout_controller.lease.release)
-            if remediation is not None:
-                await asyncio.to_thread(remediation.stop)
             if slo_service is not None:  # a last evaluation, while the bus still takes its alert events
                 await asyncio.to_thread(slo_service.stop)
             if ctx.bus is not None:
