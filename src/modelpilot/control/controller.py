@@ -32,7 +32,7 @@ from modelpilot.events.model import Event, InferenceEvent
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.registry import Registry
 
-__all__ = ["Decision", "RolloutController"]
+__all__ = ["RolloutController", "RolloutDecision"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class _Interval:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RolloutDecision:
     """One interval's outcome for one rollout."""
 
     model: str
@@ -96,7 +96,7 @@ class RolloutController:
         self._intervals: dict[str, _Interval] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.decisions: list[Decision] = []  # the last few, for tests and the dashboard
+        self.decisions: list[RolloutDecision] = []  # the last few, for tests and the dashboard
 
     # ----------------------------------------------------------------------------------------------- input
     def __call__(self, batch: Sequence[Event]) -> None:
@@ -134,7 +134,7 @@ class RolloutController:
     def _fresh(self, rid: int, now: float) -> _Interval:
         return _Interval(now, rid, VariantSample(rng=self._rng), VariantSample(rng=self._rng))
 
-    def tick(self, now: float | None = None) -> list[Decision]:
+    def tick(self, now: float | None = None) -> list[RolloutDecision]:
         """Reconcile every active rollout's traffic plan and judge those whose interval is over."""
         t = self.clock() if now is None else now
         if self.lease is not None and not self.lease.acquire():  # another controller leads: it acts, not us
@@ -143,7 +143,7 @@ class RolloutController:
                 self._intervals.clear()
             return []
         self.refresh(t)
-        out: list[Decision] = []
+        out: list[RolloutDecision] = []
         for model, (rid, r) in sorted(self._active.items()):
             try:
                 self.rollouts.reconcile(r, actor=self.actor)
@@ -156,7 +156,7 @@ class RolloutController:
         self.decisions = [*self.decisions, *out][-100:]
         return out
 
-    def _judge(self, model: str, rid: int, r: Rollout, now: float) -> Decision | None:
+    def _judge(self, model: str, rid: int, r: Rollout, now: float) -> RolloutDecision | None:
         with self._lock:
             interval = self._intervals.get(model)
             if interval is None or now - interval.start < r.spec.interval_s:
@@ -192,7 +192,7 @@ class RolloutController:
                 self._active.pop(model, None)
             else:
                 self._active[model] = (rid, new)
-        return Decision(model, rid, verdict, transition, new)
+        return RolloutDecision(model, rid, verdict, transition, new)
 
     def _monitor_signals(
         self, r: Rollout, start: float, now: float
