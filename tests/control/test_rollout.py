@@ -56,7 +56,9 @@ def test_inconclusive_verdicts_hold_the_step_then_pause_for_a_person() -> None:
     r, t = advance(r, "inconclusive", now=200.0)
     assert r.phase == "paused" and t is not None and "3 inconclusive" in t.reason
     assert plan_for(r).weight == 25  # paused: the weight stays where it was
-    assert advance(r, "fail", now=201.0) == (r, None)  # a paused rollout takes no verdict
+    assert advance(r, "pass", now=201.0) == (r, None)  # a paused rollout does not move on by itself...
+    failed, t = advance(r, "fail", now=201.0)  # ...but a candidate still taking traffic is rolled back on a fail
+    assert failed.phase == "rolled_back" and t is not None
     r, t = resume(r, now=300.0, reason="looked fine")
     assert r.phase == "canary" and r.inconclusive == 0 and r.weight == 25
     r, t = abort(r, now=400.0, reason="changed my mind")
@@ -85,6 +87,7 @@ def test_steps_from_approve_at_wait_for_a_person() -> None:
     assert r.phase == "awaiting_approval" and t is not None and t.event == "awaiting_approval"
     assert plan_for(r).weight == 25  # holds the last step that ran
     assert advance(r, "pass", now=130.0) == (r, None)
+    assert advance(r, "fail", now=131.0)[0].phase == "rolled_back"  # it holds 25%: still judged
     r, t = approve(r, now=140.0)
     assert r.phase == "canary" and r.weight == 50
     r, _ = advance(r, "pass", now=200.0)

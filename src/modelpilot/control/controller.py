@@ -24,7 +24,7 @@ import numpy as np
 
 from modelpilot.control.judge import CanaryJudge, Performance, Verdict
 from modelpilot.control.lease import Lease
-from modelpilot.control.rollout import Rollout, Transition, advance
+from modelpilot.control.rollout import Rollout, Transition, advance, exposed
 from modelpilot.control.rollouts import RolloutStore
 from modelpilot.control.samples import VariantSample
 from modelpilot.errors import ConflictError
@@ -123,7 +123,7 @@ class RolloutController:
             self._active = active
             for model, (rid, r) in active.items():
                 held = self._intervals.get(model)
-                judged = r.phase in ("shadow", "canary")
+                judged = r.phase in ("shadow", "canary") or exposed(r)
                 if not judged:
                     self._intervals.pop(model, None)
                 elif held is None or held.rid != rid:

@@ -6,7 +6,8 @@ one verdict of the canary judge per interval. A *fail* rolls back at once (the c
 moves to the next step, and a pass of the step before 100 promotes the candidate (at 100% there is no stable
 traffic left to compare with); *inconclusive* stays at the step, and
 after ``max_inconclusive`` intervals in a row the rollout pauses for a person to decide. A step at or beyond
-``approve_at`` waits for ``modelpilot rollout approve``. The traffic plan of each state is :func:`plan_for`.
+``approve_at`` waits for ``modelpilot rollout approve``. While paused or waiting, a candidate that still takes
+traffic is still judged: a fail rolls it back. The traffic plan of each state is :func:`plan_for`.
 
 Example:
     >>> spec = RolloutSpec(model="credit", version=2, stable=1, steps=(10, 50, 100), interval_s=60)
@@ -41,6 +42,7 @@ __all__ = [
     "abort",
     "advance",
     "approve",
+    "exposed",
     "pause",
     "plan_for",
     "resume",
@@ -146,6 +148,10 @@ def start(spec: RolloutSpec, *, now: float) -> Rollout:
 
 def advance(r: Rollout, verdict: str, *, now: float, reason: str = "") -> tuple[Rollout, Transition | None]:
     """Apply one interval's verdict (``pass``, ``fail`` or ``inconclusive``); waiting or final rollouts ignore it."""
+    if r.phase in ("paused", "awaiting_approval") and exposed(r):
+        if verdict == "fail":  # holding a weight is no reason to keep a failing candidate
+            return _to(r, "rolled_back", now, "rolled_back", reason or "the canary judge failed the candidate")
+        return r, None
     if r.phase not in ("shadow", "canary"):
         return r, None
     if verdict == "fail":
@@ -170,6 +176,14 @@ def advance(r: Rollout, verdict: str, *, now: float, reason: str = "") -> tuple[
         paused = r.model_copy(update={"inconclusive": count, "resume_phase": r.phase})
         return _to(paused, "paused", now, "paused", why)
     return r.model_copy(update={"inconclusive": count}), None
+
+
+def exposed(r: Rollout) -> bool:
+    """Whether the candidate takes traffic (as canary or shadow) in the rollout's state: then it is judged."""
+    if r.final:
+        return False
+    plan = plan_for(r)
+    return plan.canary == r.spec.version or any(x.version == r.spec.version for x in plan.shadows)
 
 
 def approve(r: Rollout, *, now: float) -> tuple[Rollout, Transition]:
