@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelpilot.config.yamlcheck import compose, problems, refuse
 from modelpilot.errors import ConfigError
-from modelpilot.slo.yamlpos import field_path, line_number, line_of
 
 __all__ = [
     "CHECKS",
@@ -138,11 +137,7 @@ class Analysis(BaseModel):
 
 def parse_analysis(text: str, *, source: str = "<analysis>") -> Analysis:
     """Validate an analysis file's text; every problem is named by line and field in one :class:`ConfigError`."""
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}", hint="fix the YAML syntax") from None
+    root, data = compose(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -150,18 +145,12 @@ def parse_analysis(text: str, *, source: str = "<analysis>") -> Analysis:
     try:
         return Analysis.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            line = line_of(root, loc)
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{source}:{line}: {field_path(loc)}: {message}" if line else f"{source}: {message}")
-        problems.sort(key=line_number)
-        raise ConfigError(
-            f"{len(problems)} problem(s) in the analysis:\n  " + "\n  ".join(problems),
-            hint="fix each line named above (docs/rollouts.md lists every check and its defaults)",
-            details={"problems": problems},
-        ) from None
+        refuse(
+            problems(exc, root, source),
+            "analysis",
+            "fix each line named above (docs/rollouts.md lists every check and its defaults)",
+        )
+        raise  # pragma: no cover - refuse raised
 
 
 def load_analysis(path: Path | str | None) -> Analysis:

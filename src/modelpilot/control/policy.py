@@ -34,12 +34,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelpilot.config.yamlcheck import compose, problems, refuse
 from modelpilot.errors import ConfigError
 from modelpilot.slo.spec import parse_duration
-from modelpilot.slo.yamlpos import field_path, line_number, line_of
 
 __all__ = [
     "ACTIONS",
@@ -61,6 +60,12 @@ ACTIONS = ("rollback", "fallback", "freeze", "retrain", "notify", "require_appro
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
 
 
 class AlarmCondition(_Strict):
@@ -104,9 +109,7 @@ class Notify(_Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+        return _http_url(value)
 
 
 class Retrain(_Strict):
@@ -125,8 +128,8 @@ class Retrain(_Strict):
             raise ValueError("give either command or url")
         parse_duration(self.cooldown)
         parse_duration(self.timeout)
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url {self.url!r} is not an http(s) URL")
+        if self.url is not None:
+            _http_url(self.url)
         return self
 
     @property
@@ -222,28 +225,18 @@ class Policy(_Strict):
 
 def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     """Validate a policy file's text; every problem is named by line and field in one :class:`ConfigError`."""
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}", hint="fix the YAML syntax") from None
+    root, data = compose(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with a `rules:` list", hint="see docs/remediation.md")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-            line = line_of(root, loc)
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{source}:{line}: {field_path(loc)}: {message}" if line else f"{source}: {message}")
-        problems.sort(key=line_number)
-        raise ConfigError(
-            f"{len(problems)} problem(s) in the policy:\n  " + "\n  ".join(problems),
-            hint="fix each line named above; nothing was applied (docs/remediation.md lists conditions and actions)",
-            details={"problems": problems},
-        ) from None
+        refuse(
+            problems(exc, root, source),
+            "policy",
+            "fix each line named above; nothing was applied (docs/remediation.md lists conditions and actions)",
+        )
+        raise  # pragma: no cover - refuse raised
 
 
 def load_policy(path: Path | str) -> Policy:

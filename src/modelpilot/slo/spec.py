@@ -26,12 +26,11 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from modelpilot.config.yamlcheck import compose, line_of, problems, refuse
 from modelpilot.errors import ConfigError, InvalidInputError
 from modelpilot.monitoring.performance.estimated import PROPORTION_METRICS as _PROPORTIONS
-from modelpilot.slo.yamlpos import field_path, line_number, line_of
 
 __all__ = [
     "ALERT_NAMES",
@@ -294,67 +293,50 @@ def parse_specs(
     bounds) are checked when given: a latency threshold or accuracy target must be a bucket bound, or Prometheus
     could not count it exactly.
     """
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}", hint="fix the YAML syntax") from None
+    root, data = compose(text, source)
     if data is None or not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with a `slos:` list", hint="see docs/slo.md for an example")
-    problems: list[str] = []
-
-    def report(exc: ValidationError, prefix: tuple[int | str, ...]) -> None:
-        for err in exc.errors():
-            loc = [*prefix, *(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))]
-            line = line_of(root, loc)
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{source}:{line}: {field_path(loc)}: {message}" if line else f"{source}: {message}")
+    found: list[str] = []
 
     items: list[dict[str, Any]] = []
     try:  # the file's own keys first, then each SLO on its own, so every SLO's problems are listed together
         items = _File.model_validate(data).slos
     except ValidationError as exc:
-        report(exc, ())
+        found += problems(exc, root, source)
     specs: list[SloSpec] = []
     for i, item in enumerate(items):
         try:
             specs.append(SloSpec.model_validate(item))
         except ValidationError as exc:
-            report(exc, ("slos", i))
+            found += problems(exc, root, source, ("slos", i))
     buckets = None if latency_buckets is None else sorted(float(b) for b in latency_buckets)
     perf = None if performance_buckets is None else sorted(float(b) for b in performance_buckets)
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         if spec.id in seen:
             where = f"{source}:{line_of(root, ['slos', i, 'name'])}"
-            problems.append(f"{where}: slos[{i}].name: {spec.name!r} is used twice for model {spec.model!r}")
+            found.append(f"{where}: slos[{i}].name: {spec.name!r} is used twice for model {spec.model!r}")
         seen.add(spec.id)
         if models is not None and spec.model not in models:
             known = ", ".join(sorted(models)) or "none yet"
             where = f"{source}:{line_of(root, ['slos', i, 'model'])}"
-            problems.append(f"{where}: slos[{i}].model: {spec.model!r} is not registered (registered: {known})")
+            found.append(f"{where}: slos[{i}].model: {spec.model!r} is not registered (registered: {known})")
         sli = spec.sli
         if buckets is not None and sli.threshold_s is not None and not _among(sli.threshold_s, buckets):
             listed = ", ".join(f"{b:g}" for b in buckets)
             line = line_of(root, ["slos", i, "sli", "threshold_s"])
-            problems.append(
+            found.append(
                 f"{source}:{line}: slos[{i}].sli.threshold_s: {sli.threshold_s:g} s is not a bucket of "
                 f"modelpilot_request_duration_seconds; use one of {listed}"
             )
         if perf is not None and sli.target is not None and not _among(sli.target, perf):
             listed = ", ".join(f"{b:g}" for b in perf)
             line = line_of(root, ["slos", i, "sli", "target"])
-            problems.append(
+            found.append(
                 f"{source}:{line}: slos[{i}].sli.target: {sli.target:g} is not a bucket of "
                 f"modelpilot_window_performance_ratio; use one of {listed}"
             )
-    if problems:
-        problems.sort(key=line_number)
-        raise ConfigError(
-            f"{len(problems)} problem(s) in the SLO spec:\n  " + "\n  ".join(problems),
-            hint="fix each line named above; nothing was applied",
-            details={"problems": problems},
-        )
+    refuse(found, "SLO spec", "fix each line named above; nothing was applied")
     return specs
 
 
