@@ -141,7 +141,7 @@ class Evaluator:
             sli[name] = None if ratio is None else round(1.0 - ratio, 12)
             burns[name] = burn_rate(ratio, spec.error_budget)
             events[name] = total
-        bad, total = ledger.sums(spec.period_s, now)
+        # the loop ended on the period: bad and total are the period's
         return SloStatus(
             slo=spec.id,
             name=spec.name,
