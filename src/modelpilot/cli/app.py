@@ -14,6 +14,7 @@ from modelpilot import __version__
 from modelpilot.cli.alias_cmds import alias_app
 from modelpilot.cli.audit_cmds import audit_app
 from modelpilot.cli.context import AppState, settings
+from modelpilot.cli.control_cmds import control
 from modelpilot.cli.decision_cmds import approve, decisions
 from modelpilot.cli.demo import demo
 from modelpilot.cli.incident_cmds import incidents
@@ -97,6 +98,7 @@ app.command("drift")(drift)
 app.command("performance")(performance)
 app.command("alarms")(alarms)
 app.command("monitor")(monitor)
+app.command("control")(control)
 app.add_typer(slo_app, name="slo")
 app.add_typer(rollout_app, name="rollout")
 app.command("incidents")(incidents)

@@ -3,6 +3,7 @@ them, the in-process monitor and controller)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -96,11 +97,7 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
     os.environ["MODELPILOT_ACTOR"] = s.actor_name
     for key, value in s.serving.model_dump().items():
         os.environ[f"MODELPILOT_SERVING__{key.upper()}"] = str(value)
-    for key, value in s.events.model_dump().items():
-        if value is None:
-            os.environ.pop(f"MODELPILOT_EVENTS__{key.upper()}", None)
-            continue
-        os.environ[f"MODELPILOT_EVENTS__{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    _export("MODELPILOT_EVENTS", s.events.model_dump(mode="json"))
     if s.auth.inference_required is not None:
         os.environ["MODELPILOT_AUTH__INFERENCE_REQUIRED"] = str(s.auth.inference_required).lower()
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="modelpilot-metrics-"))
@@ -110,6 +107,20 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
         workers=sv.workers,
         **common,  # type: ignore[arg-type]
     )
+
+
+def _export(prefix: str, data: dict[str, object]) -> None:
+    """Put a settings subtree in the environment for worker processes (nested names joined by ``__``)."""
+    for key, value in data.items():
+        name = f"{prefix}__{key.upper()}"
+        if isinstance(value, dict) and key != "config":
+            _export(name, value)
+        elif value is None:
+            os.environ.pop(name, None)
+        elif isinstance(value, dict | list):
+            os.environ[name] = json.dumps(value)
+        else:
+            os.environ[name] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:

@@ -18,7 +18,7 @@ import getpass
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,11 +35,13 @@ __all__ = [
     "AuthSettings",
     "ControlSettings",
     "EventSettings",
+    "KafkaSettings",
     "MonitorSettings",
     "RegistrySettings",
     "ServingSettings",
     "Settings",
     "SloSettings",
+    "SpoolSettings",
     "WindowSettings",
     "load_settings",
 ]
@@ -102,14 +104,54 @@ class AuthSettings(BaseModel):
     )
 
 
+class KafkaSettings(BaseModel):
+    """The Kafka bus (``events.bus: kafka``; docs/operations.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap: str = Field("127.0.0.1:9092", min_length=1, description="host:port[,host:port] of the brokers.")
+    partitions: int = Field(
+        6, ge=1, le=1024, description="Partitions of the topics modelpilot creates (most useful monitor workers)."
+    )
+    inference_topic: str = Field("modelpilot.inference", min_length=1, description="Inference events.")
+    feedback_topic: str = Field("modelpilot.feedback", min_length=1, description="Labels.")
+    signals_topic: str = Field("modelpilot.signals", min_length=1, description="Alarms and SLO alerts.")
+    message_timeout_s: float = Field(
+        5.0, ge=1.0, le=300.0, description="How long the producer retries an event before it goes to the spool."
+    )
+    config: dict[str, str] = Field(
+        default_factory=dict, description="Extra librdkafka settings for every client (e.g. security.protocol)."
+    )
+
+
+class SpoolSettings(BaseModel):
+    """The disk spool that holds events while the broker is unreachable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: Path | None = Field(None, description="Folder of the spool's segments; default <home>/spool/<host>-<pid>.")
+    max_bytes: int = Field(1 << 30, ge=1 << 20, description="Most bytes held; beyond it events are dropped, loudly.")
+    segment_bytes: int = Field(16 << 20, ge=1 << 16, description="Size at which a segment is closed.")
+    fsync: Literal["always", "segment", "never"] = Field(
+        "segment",
+        description="always: fsync after every write (nothing lost on power loss, slowest); segment: when a "
+        "segment is closed and every second; never: leave it to the OS (survives a process crash, not power loss).",
+    )
+
+
 class EventSettings(BaseModel):
     """The inference event stream."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="Emit one event per request and per shadow call.")
+    bus: Literal["memory", "kafka"] = Field(
+        "memory", description="memory: in this process (the embedded default); kafka: topics on a broker."
+    )
     queue_size: int = Field(10_000, ge=1, description="Events waiting for the bus; beyond it they are dropped.")
     jsonl_path: Path | None = Field(None, description="Also append every event to this JSON-lines file.")
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
+    spool: SpoolSettings = Field(default_factory=lambda: SpoolSettings())
 
 
 class WindowSettings(BaseModel):

@@ -4,25 +4,35 @@
   SLO alerts (names configurable, created if missing with ``partitions`` partitions).
 - The message key is the model name, so one model's events stay in order on one partition. Each CloudEvent carries
   the extensions ``modelversion``, ``variant`` and ``partitionkey``.
-- The producer is idempotent with ``acks=all``. :meth:`KafkaBus.publish` never blocks a request: it hands the
-  message to librdkafka's queue and a background thread serves delivery reports; a full queue or a failed delivery
-  is counted in ``modelpilot_events_dropped_total`` and logged.
-- :meth:`KafkaBus.subscribe` runs a consumer-group member on a thread: batches of decoded events go to the
-  subscriber, and the offsets are committed only after it returned, so a crash redelivers rather than loses
-  (events carry ids; consumers are idempotent). Undecodable messages are skipped, counted and logged with their
-  topic, partition and offset.
+- The producer is idempotent with ``acks=all``. :meth:`KafkaBus.publish` never blocks a request nor encodes on
+  its thread: it appends the event to a bounded queue (beyond ``capacity``: dropped, counted, logged), and a sender
+  thread encodes and hands messages to librdkafka.
+- **No event lost** while the broker is away: a message librdkafka could not deliver within
+  ``message_timeout_s``, or could not queue, goes to the disk :class:`~modelpilot.events.spool.Spool`; from then on
+  every new message goes there too (so the spool keeps their order) until a replay thread has handed all of it to
+  the broker again, oldest segment first. A segment is deleted only when every message in it was acknowledged, so
+  a replay interrupted by another outage sends some messages twice: consumers drop duplicates by event id. A fatal
+  producer error (e.g. a broker that lost its state no longer knows the idempotent producer) purges the old
+  producer into the spool and starts a new one. Without a spool, undeliverable messages are dropped and counted.
+- :meth:`KafkaBus.subscribe` runs a consumer on a thread: a consumer-group member (the group shares the
+  partitions), or with ``group=None`` a reader of every partition from the end (each controller replica sees
+  every event). Batches of decoded events go to the subscriber, and a group member commits offsets only after it
+  returned, so a crash redelivers rather than loses (events carry ids; consumers are idempotent). Undecodable
+  messages are skipped, counted and logged with their topic, partition and offset.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -30,9 +40,10 @@ from modelpilot.errors import InvalidInputError
 from modelpilot.events.bus import Subscriber
 from modelpilot.events.cloudevents import CloudEvent, from_cloudevent, to_cloudevent
 from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
+from modelpilot.events.spool import Record, Spool
 from modelpilot.telemetry import metrics
 
-__all__ = ["KafkaBus", "KafkaTopics", "decode", "encode"]
+__all__ = ["KafkaBus", "KafkaTopics", "decode", "encode", "first_offsets"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +121,12 @@ class KafkaBus:
         Partitions of topics this bus creates.
     config
         Extra librdkafka settings for the producer and consumers (e.g. security).
+    capacity
+        Events that may wait for the sender thread; beyond it ``publish`` drops and counts.
+    spool
+        Where undeliverable messages wait for the broker (none: they are dropped and counted).
+    message_timeout_s
+        How long librdkafka retries a message before it is given to the spool.
     """
 
     def __init__(
@@ -120,29 +137,65 @@ class KafkaBus:
         partitions: int = 3,
         config: Mapping[str, Any] | None = None,
         create_topics: bool = True,
+        capacity: int = 10_000,
+        spool: Spool | None = None,
+        message_timeout_s: float = 5.0,
+        source: str = "modelpilot",
     ) -> None:
         self.bootstrap = bootstrap
         self.topics = topics or KafkaTopics()
         self.partitions = partitions
         self.config = dict(config or {})
+        self.capacity = capacity
+        self.spool = spool
+        self.source = source
+        self.message_timeout_s = message_timeout_s
+        unreachable = False
         if create_topics:
-            self.ensure_topics()
-        self._producer = Producer(
+            try:
+                self.ensure_topics()
+            except KafkaException as exc:
+                if spool is None:
+                    raise
+                unreachable = True  # start anyway: events wait in the spool until the brokers answer
+                log.warning("kafka bus: the brokers at %s do not answer (%s); events go to the spool", bootstrap, exc)
+        self._lock = threading.RLock()  # guards the producer, the spooling flag and the spool's order
+        self._fatal = threading.Event()
+        self._producer = self._new_producer()
+        self._queue: deque[Event] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        # a previous run left messages (they go first), or the brokers are away
+        self._spooling = spool is not None and (spool.pending > 0 or unreachable)
+        self._stop = threading.Event()
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._consumers: list[Consumer] = []
+        self._last_drop_log = 0.0
+        self.skipped = 0
+        self.dropped = 0
+        self.delivered = 0
+        self.spooled = 0
+        for target, name in ((self._send, "sender"), (self._serve_reports, "reports"), (self._replay, "replay")):
+            if target == self._replay and spool is None:
+                continue
+            thread = threading.Thread(target=target, name=f"modelpilot-kafka-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _new_producer(self) -> Producer:
+        return Producer(
             {
-                "bootstrap.servers": bootstrap,
+                "bootstrap.servers": self.bootstrap,
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 20,
+                "message.timeout.ms": int(self.message_timeout_s * 1000),
+                "allow.auto.create.topics": False,  # a topic made by the broker would not have our partitions
+                "error_cb": self._on_error,
                 **self.config,
             }
         )
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._consumers: list[Consumer] = []
-        self.skipped = 0
-        poller = threading.Thread(target=self._serve_reports, name="modelpilot-kafka-reports", daemon=True)
-        poller.start()
-        self._threads.append(poller)
 
     def ensure_topics(self, timeout: float = 15.0) -> None:
         """Create the topics that do not exist yet."""
@@ -163,90 +216,274 @@ class KafkaBus:
 
     # ----------------------------------------------------------------------------------------------- publish
     def publish(self, event: Event) -> bool:
-        """Queue one event for the broker without blocking; False (counted) when the local queue is full."""
-        key, value = encode(event)
-        try:
-            self._producer.produce(self.topics.of(event), key=key, value=value, on_delivery=self._delivered)
-        except BufferError:
-            metrics.EVENTS_DROPPED.labels(reason="queue_full").inc()
+        """Queue one event without blocking; False (counted and logged) when the queue is full or the bus closed."""
+        if self._closed or len(self._queue) >= self.capacity:
+            self._drop("closed" if self._closed else "queue_full", 1)
             return False
+        self._queue.append(event)
         metrics.EVENTS_PUBLISHED.inc()
+        if len(self._queue) >= 512:
+            self._wake.set()
         return True
 
-    @staticmethod
-    def _delivered(err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            metrics.EVENTS_DROPPED.labels(reason="delivery_failed").inc()
-            log.error("event to %s not delivered: %s", msg.topic(), err)
+    def _drop(self, reason: str, n: int) -> None:
+        self.dropped += n
+        metrics.EVENTS_DROPPED.labels(reason=reason).inc(n)
+        now = time.monotonic()
+        if now - self._last_drop_log >= 1.0:
+            self._last_drop_log = now
+            log.error("kafka bus: %d events dropped (%s); %d dropped so far", n, reason, self.dropped)
+
+    def _send(self) -> None:
+        while True:
+            self._wake.wait(0.05)
+            self._wake.clear()
+            if self._fatal.is_set():
+                self._renew_producer()
+            while self._queue:
+                batch: list[Record] = []
+                while self._queue and len(batch) < 512:
+                    event = self._queue.popleft()
+                    try:
+                        key, value = encode(event, source=self.source)
+                    except Exception:  # an event that cannot be encoded is a bug: counted, never a dead thread
+                        log.exception("kafka bus: event %r could not be encoded", getattr(event, "request_id", "?"))
+                        self._drop("unencodable", 1)
+                        continue
+                    batch.append((self.topics.of(event), key, value))
+                metrics.EVENT_QUEUE_DEPTH.set(len(self._queue))
+                self._hand_over(batch)
+            with self._idle:
+                self._idle.notify_all()
+            if self._stop.is_set() and not self._queue:
+                return
+
+    def _hand_over(self, batch: list[Record]) -> None:
+        with self._lock:
+            if self._spooling:
+                self._to_spool(batch)
+                return
+            for i, (topic, key, value) in enumerate(batch):
+                try:
+                    self._producer.produce(topic, key=key, value=value, on_delivery=self._delivered)
+                except (BufferError, KafkaException) as exc:  # librdkafka's queue is full: the broker is slow
+                    log.warning("kafka bus: the producer refused a message (%s); spooling", exc)
+                    self._spooling = self.spool is not None
+                    self._to_spool(batch[i:])
+                    return
+
+    def _to_spool(self, records: Sequence[Record]) -> None:
+        if self.spool is None:
+            self._drop("undeliverable", len(records))
+            return
+        written = self.spool.append(records)
+        self.spooled += written
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+            return
+        with self._lock:
+            if self.spool is None:
+                self._drop("delivery_failed", 1)
+                log.error("event to %s not delivered: %s", msg.topic(), err)
+                return
+            if not self._spooling:
+                log.warning("kafka bus: the broker is unreachable (%s); events go to the spool", err)
+            self._spooling = True
+            self._to_spool([(msg.topic() or self.topics.inference, msg.key() or b"", msg.value() or b"")])
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            log.error("kafka bus: fatal producer error (%s); a new producer takes over", err)
+            self._fatal.set()
+            self._wake.set()
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            log.warning("kafka bus: all brokers are down")
+
+    def _renew_producer(self) -> None:
+        with self._lock:
+            old = self._producer
+            self._spooling = self.spool is not None
+            self._producer = self._new_producer()
+            self._fatal.clear()
+        try:
+            old.purge()  # undelivered messages come back through _delivered with an error: into the spool
+            old.flush(0)
+        except Exception as exc:  # a fatal producer may refuse even this; librdkafka still reports what it had
+            log.warning("kafka bus: the old producer could not be drained (%s)", exc)
 
     def _serve_reports(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.2)
+            try:
+                self._producer.poll(0.2)
+            except KafkaException as exc:  # a fatal producer raises here too: the sender thread renews it
+                log.warning("kafka bus: producer error (%s)", exc)
+                self._fatal.set()
+                self._wake.set()
+                self._stop.wait(0.2)
+
+    def _replay(self) -> None:
+        spool = self.spool
+        assert spool is not None
+        while not self._stop.wait(1.0):
+            if not self._spooling:
+                continue
+            try:
+                self.ensure_topics(timeout=2.0)
+            except Exception as exc:  # still away
+                log.debug("kafka bus: brokers still away (%s)", exc)
+                continue
+            while not self._stop.is_set():
+                with self._lock:
+                    if spool.pending == 0:
+                        self._spooling = False
+                        log.info("kafka bus: the spool is empty; events go straight to the broker again")
+                        break
+                batch = spool.oldest()
+                if batch is None:
+                    break
+                if not self._resend(batch.records):
+                    # after timeouts some brokers fence the idempotent producer: the next try uses a new one
+                    self._renew_producer()
+                    break
+                spool.release(batch)
+
+    def _resend(self, records: Sequence[Record]) -> bool:
+        failed: list[KafkaError] = []
+
+        def report(err: KafkaError | None, msg: Message) -> None:
+            if err is not None:
+                failed.append(err)
+
+        producer = self._producer
+        try:
+            for topic, key, value in records:
+                while True:
+                    try:
+                        producer.produce(topic, key=key, value=value, on_delivery=report)
+                        break
+                    except BufferError:
+                        producer.poll(0.1)
+            left = producer.flush(self.message_timeout_s * 2)
+        except (KafkaException, SystemError) as exc:  # the producer turned fatal (raised inside a report)
+            log.warning("kafka bus: replay stopped (%s)", exc)
+            return False
+        if failed or left:
+            why = failed[0] if failed else f"{left} not acknowledged in time"
+            log.warning("kafka bus: replay of %d spooled events interrupted (%s); trying again", len(records), why)
+            return False
+        return True
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every queued event was delivered (or failed); False on timeout."""
-        return self._producer.flush(timeout) == 0
+        """Wait until every queued event was delivered or spooled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        self._wake.set()
+        with self._idle:
+            self._idle.wait_for(lambda: not self._queue, timeout)
+        try:
+            left = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        except (KafkaException, SystemError) as exc:  # a fatal producer: the sender thread renews it
+            log.warning("kafka bus: flush failed (%s)", exc)
+            return False
+        return left == 0 and not self._queue
 
     # ----------------------------------------------------------------------------------------------- consume
-    def subscribe(self, subscriber: Subscriber, *, group: str = "modelpilot", topics: Sequence[str] | None = None,
-                  batch: int = 500) -> None:  # fmt: skip
-        """Feed ``subscriber`` from a consumer-group member on a thread; offsets are committed after each batch."""
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "group.id": group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": 6000,
-                "heartbeat.interval.ms": 500,
-                **self.config,
-            }
-        )
-        consumer.subscribe(list(topics or self.topics.all))
+    def subscribe(self, subscriber: Subscriber, *, group: str | None = "modelpilot",
+                  topics: Sequence[str] | None = None, batch: int = 500) -> None:  # fmt: skip
+        """Feed ``subscriber`` from a consumer on a thread.
+
+        With a ``group``, a member of that consumer group: offsets are committed after each batch the subscriber
+        took. With ``group=None``, every partition of ``topics`` is read from its end, by this process alone.
+        """
+        settings = {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": group or f"modelpilot-reader-{id(self)}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest" if group else "latest",
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+            "partition.assignment.strategy": "range",
+            **self.config,
+        }
+        consumer = Consumer(settings)
+        wanted = list(topics or self.topics.all)
+        if group is None:
+            meta = consumer.list_topics(timeout=15.0)
+            consumer.assign(
+                [
+                    TopicPartition(t, p, OFFSET_END)
+                    for t in wanted
+                    if t in meta.topics
+                    for p in meta.topics[t].partitions
+                ]
+            )
+        else:
+            consumer.subscribe(wanted)
         self._consumers.append(consumer)
         thread = threading.Thread(
-            target=self._consume, args=(consumer, subscriber, batch), name=f"modelpilot-kafka-{group}", daemon=True
-        )
+            target=self._consume, args=(consumer, subscriber, batch, group is not None),
+            name=f"modelpilot-kafka-{group or 'reader'}", daemon=True,
+        )  # fmt: skip
         thread.start()
         self._threads.append(thread)
 
-    def _consume(self, consumer: Consumer, subscriber: Subscriber, batch: int) -> None:
+    def _consume(self, consumer: Consumer, subscriber: Subscriber, batch: int, commit: bool) -> None:
         while not self._stop.is_set():
             messages = consumer.consume(batch, timeout=0.5)
             if not messages:
                 continue
-            events: list[Event] = []
-            for m in messages:
-                problem = m.error()
-                if problem is not None:
-                    if problem.code() != KafkaError._PARTITION_EOF:
-                        log.warning("kafka: %s", problem)
-                    continue
-                try:
-                    events.append(decode(m.value() or b""))
-                except InvalidInputError as exc:
-                    self.skipped += 1
-                    log.warning("kafka: skipped %s[%s]@%s: %s", m.topic(), m.partition(), m.offset(), exc.message)
+            events = self.decode_all(messages)
             try:
                 if events:
                     subscriber(events)
             except Exception:
                 log.exception("kafka: the subscriber failed; the batch is not committed and comes again")
-                first: dict[tuple[str, int], int] = {}
-                for m in messages:
-                    topic, partition, offset = m.topic(), m.partition(), m.offset()
-                    if m.error() is None and topic is not None and partition is not None and offset is not None:
-                        first[(topic, partition)] = min(first.get((topic, partition), offset), offset)
-                for (topic, partition), offset in first.items():
-                    consumer.seek(TopicPartition(topic, partition, offset))
+                for tp in first_offsets(messages):
+                    consumer.seek(tp)
                 continue
-            consumer.commit(asynchronous=False)
+            if commit:
+                try:
+                    consumer.commit(asynchronous=False)
+                except KafkaException as exc:  # the broker is away: the next commit covers these too
+                    log.warning("kafka: offsets not committed (%s)", exc)
+
+    def decode_all(self, messages: Sequence[Message]) -> list[Event]:
+        """The events in ``messages``; errors and undecodable messages are skipped, counted and logged."""
+        events: list[Event] = []
+        for m in messages:
+            problem = m.error()
+            if problem is not None:
+                if problem.code() != KafkaError._PARTITION_EOF:
+                    log.warning("kafka: %s", problem)
+                continue
+            try:
+                events.append(decode(m.value() or b""))
+            except InvalidInputError as exc:
+                self.skipped += 1
+                metrics.EVENTS_DROPPED.labels(reason="undecodable").inc()
+                log.warning("kafka: skipped %s[%s]@%s: %s", m.topic(), m.partition(), m.offset(), exc.message)
+        return events
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush, stop the threads, leave the consumer groups."""
+        """Flush (what the broker does not take stays in the spool), stop the threads, leave the consumer groups."""
         self.flush(timeout)
+        self._closed = True
         self._stop.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
         for consumer in self._consumers:
             consumer.close()
+        if self.spool is not None:
+            self.spool.close()
+
+
+def first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
+    """The first offset of each partition in ``messages`` (where to seek to read them again)."""
+    first: dict[tuple[str, int], int] = {}
+    for m in messages:
+        topic, partition, offset = m.topic(), m.partition(), m.offset()
+        if m.error() is None and topic is not None and partition is not None and offset is not None:
+            first[(topic, partition)] = min(first.get((topic, partition), offset), offset)
+    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in first.items()]

@@ -34,6 +34,15 @@ class MonitorHistory:
 
     def record(self, results: Iterable[WindowResult]) -> int:
         """Store window results and their alarms in one transaction; return how many windows were stored."""
+        windows, alarms = self._rows(results)
+        if not windows:
+            return 0
+        with self.store.write() as conn:
+            self._insert(conn, windows, alarms)
+        return len(windows)
+
+    @staticmethod
+    def _rows(results: Iterable[WindowResult]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         now = datetime.now(UTC)
         windows: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
@@ -65,13 +74,22 @@ class MonitorHistory:
                 }
                 for a in r.alarms
             )
-        if not windows:
-            return 0
-        with self.store.write() as conn:
+        return windows, alarms
+
+    @staticmethod
+    def _insert(conn: sa.Connection, windows: list[dict[str, Any]], alarms: list[dict[str, Any]]) -> None:
+        if windows:
             conn.execute(sa.insert(t.window_results), windows)
-            if alarms:
-                conn.execute(sa.insert(t.alarms), alarms)
-        return len(windows)
+        if alarms:
+            conn.execute(sa.insert(t.alarms), alarms)
+
+    def commit(self, results: Iterable[WindowResult], name: str, state: Mapping[str, Any]) -> None:
+        """Store window results and replace the snapshot ``name`` in one transaction: a worker that replays its
+        input from the snapshot's position after a crash closes each window exactly once."""
+        windows, alarms = self._rows(results)
+        with self.store.write() as conn:
+            self._insert(conn, windows, alarms)
+            self._save(conn, name, state)
 
     def windows(
         self, model: str, *, version: int | None = None, variant: str | None = None, last: int = 20
@@ -101,11 +119,15 @@ class MonitorHistory:
 
     def save_state(self, name: str, state: Mapping[str, Any]) -> None:
         """Replace the snapshot called ``name``."""
-        values = {"state": dict(state), "updated_at": datetime.now(UTC)}
         with self.store.write() as conn:
-            done = conn.execute(sa.update(t.monitor_state).where(t.monitor_state.c.name == name).values(**values))
-            if not done.rowcount:
-                conn.execute(sa.insert(t.monitor_state).values(name=name, **values))
+            self._save(conn, name, state)
+
+    @staticmethod
+    def _save(conn: sa.Connection, name: str, state: Mapping[str, Any]) -> None:
+        values = {"state": dict(state), "updated_at": datetime.now(UTC)}
+        done = conn.execute(sa.update(t.monitor_state).where(t.monitor_state.c.name == name).values(**values))
+        if not done.rowcount:
+            conn.execute(sa.insert(t.monitor_state).values(name=name, **values))
 
     def load_state(self, name: str) -> dict[str, Any] | None:
         """The snapshot called ``name``, if any."""

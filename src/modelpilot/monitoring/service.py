@@ -53,6 +53,9 @@ class MonitorService:
         The snapshot's name (one per monitor worker).
     clock
         Seconds since the epoch.
+    transactional
+        Hold closed windows until the next :meth:`snapshot`, which stores them with the snapshot in one
+        transaction (the Kafka workers: their snapshot carries the offsets, so a replay closes no window twice).
     """
 
     def __init__(
@@ -63,8 +66,11 @@ class MonitorService:
         on_alarm: Callable[[Alarm], None] | None = None,
         name: str = "monitor",
         clock: Callable[[], float] = _time.time,
+        transactional: bool = False,
     ) -> None:
         self.settings = settings or MonitorSettings()
+        self.transactional = transactional
+        self._unrecorded: list[WindowResult] = []
         self.profiles = ProfileStore(registry)
         self.history = MonitorHistory(registry.store)
         self.name = name
@@ -219,10 +225,13 @@ class MonitorService:
     def _emit(self, results: list[WindowResult]) -> None:
         if not results:
             return
-        try:
-            self.history.record(results)
-        except Exception:  # the store may be down; metrics and alarms still go out
-            log.exception("monitor: could not record %d window results", len(results))
+        if self.transactional:
+            self._unrecorded.extend(results)
+        else:
+            try:
+                self.history.record(results)
+            except Exception:  # the store may be down; metrics and alarms still go out
+                log.exception("monitor: could not record %d window results", len(results))
         for r in results:
             for a in r.alarms:
                 held = ((a.model, a.version, a.variant), a.kind)
@@ -319,7 +328,21 @@ class MonitorService:
                 "alarm_state": [[k[0], k[1], k[2], kind, sev] for (k, kind), sev in self._alarm_state.items()],
                 "last_event": dict(self._last_event),
             }
-        self.history.save_state(self.name, state)
+            pending, self._unrecorded = self._unrecorded, []
+        if not self.transactional:
+            self.history.save_state(self.name, state)
+            return
+        try:
+            self.history.commit(pending, self.name, state)
+        except Exception:
+            with self._lock:
+                self._unrecorded = pending + self._unrecorded  # kept for the next snapshot
+            raise
+
+    @property
+    def unrecorded(self) -> int:
+        """Closed windows waiting for the next snapshot (transactional mode)."""
+        return len(self._unrecorded)
 
     def restore(self) -> bool:
         """Load the last snapshot, if any; return whether one was loaded."""

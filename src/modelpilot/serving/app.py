@@ -35,8 +35,9 @@ from starlette.routing import Route
 
 from modelpilot.auth import Tokens
 from modelpilot.config.settings import Settings
-from modelpilot.errors import ModelPilotError
-from modelpilot.events.bus import Bus, InProcessBus
+from modelpilot.errors import ConfigError, ModelPilotError
+from modelpilot.events.bus import Bus
+from modelpilot.events.factory import open_bus
 from modelpilot.events.model import AlarmEvent
 from modelpilot.events.sinks import JsonlSink
 from modelpilot.registry import Registry
@@ -166,6 +167,17 @@ def create_app(
 
     ``monitor`` runs the monitor in this process on the same bus (the embedded shape of ``modelpilot up``).
     """
+    if settings.events.enabled and settings.events.bus == "kafka" and monitor:
+        raise ConfigError(
+            "events.bus: `modelpilot up` runs the embedded shape on the in-process bus",
+            hint="on Kafka run `modelpilot serve`, `modelpilot monitor --bus kafka` and `modelpilot control` "
+            "(docs/operations.md), or set events.bus=memory",
+        )
+    if settings.events.enabled and settings.events.bus == "kafka" and settings.events.jsonl_path is not None:
+        raise ConfigError(
+            "events.jsonl_path: with events.bus=kafka the events are on the Kafka topics, not in a file",
+            hint="unset events.jsonl_path, or set events.bus=memory",
+        )
     registry = Registry.open(settings)
     slo_specs = _slo_specs(settings, registry) if monitor else []
     policy = _policy(settings, registry) if monitor else None
@@ -179,7 +191,7 @@ def create_app(
     )
     table = ModelTable(registry, plans, executor, settings.serving, seed=seed)
     if bus is None and settings.events.enabled:
-        bus = InProcessBus(settings.events.queue_size)
+        bus = open_bus(settings)
     sink = JsonlSink(settings.events.jsonl_path) if settings.events.jsonl_path and bus is not None else None
     if sink is not None and bus is not None:
         bus.subscribe(sink)

@@ -134,6 +134,13 @@ async def feedback(request: Request) -> Response:
                 "labels cannot be recorded: this server's event stream is off (events.enabled=false)",
                 hint="turn events on (MODELPILOT_EVENTS__ENABLED=true) to collect labels",
             )
+        if ctx.settings.events.bus == "kafka":  # a label travels on its model's partition, to meet its prediction
+            for i, ev in enumerate(labels):
+                if ev.model is None:
+                    raise InvalidInputError(
+                        f"[{i}].model: missing; with the Kafka event bus every label names its model",
+                        hint='add "model": "<name>" to each label',
+                    )
         accepted = sum(bool(ctx.bus.publish(ev)) for ev in labels)
         metrics.LABELS_RECEIVED.inc(accepted)
         return json_response({"accepted": accepted, "dropped": len(labels) - accepted}, 202)

@@ -57,6 +57,7 @@ __all__ = [
     "MODEL_INFO",
     "MONITOR_EVENTS",
     "MONITOR_FLAGGED_ROWS",
+    "MONITOR_LAG",
     "MONITOR_ROWS",
     "MONITOR_WINDOWS",
     "PERFORMANCE_BUCKETS",
@@ -74,6 +75,10 @@ __all__ = [
     "SLO_BUDGET_REMAINING",
     "SLO_BURN_RATE",
     "SLO_SLI_ERROR",
+    "SPOOL_BYTES",
+    "SPOOL_EVENTS",
+    "SPOOL_REPLAYED",
+    "SPOOL_WRITTEN",
     "exposition",
     "samples",
 ]
@@ -131,6 +136,20 @@ EVENTS_DROPPED = Counter(
     "Events dropped before reaching the bus, by reason (queue_full, closed).",
     ["reason"],
 )
+SPOOL_EVENTS = Gauge(
+    "modelpilot_spool_events",
+    "Events held in the on-disk spool while the broker is unreachable, waiting to be replayed.",
+    multiprocess_mode="livesum",
+)
+SPOOL_BYTES = Gauge(
+    "modelpilot_spool_bytes",
+    "Bytes the on-disk spool holds (its segment files).",
+    multiprocess_mode="livesum",
+)
+SPOOL_WRITTEN = Counter("modelpilot_spool_written_total", "Events written to the on-disk spool.")
+SPOOL_REPLAYED = Counter(
+    "modelpilot_spool_replayed_total", "Events replayed from the on-disk spool and delivered to the broker."
+)
 LABELS_RECEIVED = Counter("modelpilot_feedback_labels_total", "Labels accepted by the feedback route.")
 PLAN_REVISION = Gauge(
     "modelpilot_traffic_plan_revision",
@@ -160,8 +179,15 @@ BUILD_INFO.labels(version=__version__, python=platform.python_version()).set(1)
 # Columns come from reference profiles (bounded by the signature), statistics and quality fields are fixed sets.
 MONITOR_EVENTS = Counter(
     "modelpilot_monitor_events_total",
-    "Events the monitor took, by outcome (counted, duplicate, unprofiled, failed, malformed, rejected, label).",
+    "Events the monitor took, by outcome (counted, duplicate, unprofiled, failed, malformed, rejected, label, "
+    "undecodable).",
     ["outcome"],
+)
+MONITOR_LAG = Gauge(
+    "modelpilot_monitor_lag",
+    "Messages a Kafka monitor worker has yet to read, by topic and partition (at its last snapshot).",
+    ["topic", "partition"],
+    multiprocess_mode="max",
 )
 MONITOR_WINDOWS = Counter(
     "modelpilot_monitor_windows_total",
@@ -282,6 +308,22 @@ SLO_ALERT_STATE = Gauge(
     "1 while the in-process burn-rate alert of the SLO and severity (page, ticket) fires, else 0.",
     ["slo", "model", "severity"],
     multiprocess_mode="mostrecent",
+)
+
+
+# ------------------------------------------------------------------------------------------------- streaming
+# One stream worker serves one model; outcomes are "ok" or one of the dead-letter kinds (a fixed set).
+STREAM_MESSAGES = Counter(
+    "modelpilot_stream_messages_total",
+    "Request messages the stream worker took, by outcome: ok (answered), or the dead-letter kind (parse, "
+    "invalid_input, unknown_model, model_error, model_timeout, unavailable, internal, undeliverable).",
+    ["model", "outcome"],
+)
+STREAM_LAG = Gauge(
+    "modelpilot_stream_lag",
+    "Request messages on the input topic's assigned partitions not yet taken by the stream worker.",
+    ["model"],
+    multiprocess_mode="livesum",
 )
 
 

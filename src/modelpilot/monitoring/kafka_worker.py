@@ -1,0 +1,277 @@
+"""`modelpilot monitor --bus kafka`: monitor workers as a Kafka consumer group.
+
+Events are keyed by model name, so all of a model's inference events sit on one partition of the inference topic
+and its labels on the same-numbered partition of the feedback topic (both topics have the same partition count and
+the group uses the *range* assignor, which hands partition *p* of every topic to the same member). A worker keeps
+one :class:`~modelpilot.monitoring.service.MonitorService` per partition number, a *shard*, whose snapshot in the
+store is named after the group and the partition and carries the next offset of each topic. So:
+
+- a partition's windows are always whole on one worker: the per-model results are those a single worker gives;
+- closed windows and the snapshot that has moved past them are written in one transaction
+  (:meth:`MonitorHistory.commit <modelpilot.monitoring.history.MonitorHistory.commit>`), right after the batch that
+  closed them, and open windows every ``monitor.snapshot_s``;
+- on assignment a shard is restored from its snapshot and the consumer seeks to the snapshot's offsets; a worker
+  killed with SIGKILL loses only what came after its last snapshot, and its successor reads exactly that again:
+  nothing is lost, nothing counted twice. Offsets are committed to Kafka after each snapshot too, for lag tools.
+- on revocation (a rebalance, a clean stop) the shard is snapshotted before it is let go.
+
+KServe logger pairs (``org.kubeflow.serving.inference.request``/``.response`` with one id) on the inference topic
+are joined per shard into inference events for models registered with ``--external``; both halves must carry the
+same message key (the model name, or the id) to meet on one partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from modelpilot.config import MonitorSettings
+from modelpilot.errors import InvalidInputError
+from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, CloudEvent, KServePairs, from_cloudevent
+from modelpilot.events.model import Event
+from modelpilot.monitoring.results import Alarm
+from modelpilot.monitoring.service import MonitorService
+from modelpilot.registry import Registry
+from modelpilot.telemetry import metrics as m
+
+__all__ = ["KafkaMonitor", "Shard"]
+
+log = logging.getLogger("modelpilot.monitor")
+
+
+@dataclass
+class Shard:
+    """One partition number's monitor, where it stands in each topic, and its KServe pair joiner."""
+
+    service: MonitorService
+    pairs: KServePairs
+    offsets: dict[str, int] = field(default_factory=dict)  # topic -> next offset to read
+    dirty: bool = False
+
+    def position(self) -> dict[str, Any]:
+        return {"offsets": dict(self.offsets)}
+
+
+class KafkaMonitor:
+    """A monitor worker: one member of the consumer group ``group`` on the inference and feedback topics.
+
+    Parameters
+    ----------
+    registry
+        Profiles, results, alarms and snapshots.
+    settings
+        Windows, snapshot and tick periods.
+    bootstrap, topics, config
+        The brokers, the topics to read (inference first), extra librdkafka settings.
+    group
+        The consumer group the workers share.
+    on_alarm
+        Called with every alarm transition (the CLI publishes them on the signals topic).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        settings: MonitorSettings,
+        *,
+        bootstrap: str,
+        topics: Sequence[str],
+        group: str = "modelpilot-monitor",
+        config: dict[str, Any] | None = None,
+        on_alarm: Callable[[Alarm], None] | None = None,
+        batch: int = 2000,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.group = group
+        self.topics = list(topics)
+        self.on_alarm = on_alarm
+        self.batch = batch
+        self.shards: dict[int, Shard] = {}
+        self.events = 0
+        self.skipped = 0
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "range",  # partition p of every topic to one member
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 500,
+                **(config or {}),
+            }
+        )
+
+    # ----------------------------------------------------------------------------------------------- shards
+    def _shard(self, partition: int) -> Shard:
+        shard = self.shards.get(partition)
+        if shard is not None:
+            return shard
+        service = MonitorService(
+            self.registry,
+            self.settings,
+            on_alarm=self.on_alarm,
+            name=f"monitor:kafka:{self.group}:{partition}",
+            transactional=True,
+        )
+        try:
+            service.restore()
+        except Exception:  # a snapshot this build cannot read: start afresh rather than not at all
+            log.exception("monitor: the snapshot of partition %d could not be restored; starting empty", partition)
+        offsets = {str(t): int(o) for t, o in dict(service.position.get("offsets", {})).items()}
+        shard = Shard(service, KServePairs(self._feature_names, version_of=self._version_of), offsets)
+        self.shards[partition] = shard
+        return shard
+
+    def _feature_names(self, model: str) -> list[str] | None:
+        try:
+            return list(self.registry.versions(model)[-1].signature.names)
+        except Exception:
+            return None
+
+    def _version_of(self, model: str) -> int:
+        try:
+            return self.registry.resolve(model, self.registry.production_alias).version
+        except Exception:
+            versions = self.registry.versions(model)
+            if not versions:
+                raise InvalidInputError(
+                    f"model {model!r} is not registered", hint="register it: modelpilot register NAME --external ..."
+                ) from None
+            return versions[-1].version
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            shard = self._shard(tp.partition)
+            stored = shard.offsets.get(tp.topic)
+            tp.offset = stored if stored is not None else OFFSET_INVALID  # else the committed offset
+        consumer.assign(partitions)
+        log.info("monitor: took partitions %s", sorted({tp.partition for tp in partitions}))
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {tp.partition for tp in partitions}
+        self._save(gone)
+        for p in gone:
+            self.shards.pop(p, None)
+        log.info("monitor: let partitions %s go", sorted(gone))
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:  # another member owns them now: its snapshot is the truth
+            self.shards.pop(tp.partition, None)
+
+    # ----------------------------------------------------------------------------------------------- loop
+    def run(self, *, max_idle_s: float | None = None) -> None:
+        """Consume until :meth:`stop` (or ``max_idle_s`` without a message); snapshot and leave the group."""
+        self._consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost)
+        last_tick = last_snapshot = last_message = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                messages = self._consumer.consume(self.batch, timeout=0.5)
+                now = time.monotonic()
+                if messages:
+                    last_message = now
+                    self._take(messages)
+                elif max_idle_s is not None and now - last_message >= max_idle_s:
+                    break
+                if now - last_tick >= self.settings.tick_s:
+                    last_tick = now
+                    for shard in list(self.shards.values()):
+                        if shard.service.tick():
+                            shard.dirty = True
+                closed = [p for p, s in self.shards.items() if s.service.unrecorded]
+                if closed:  # closed windows are durable with the position that passed them, at once
+                    self._save(set(closed))
+                if now - last_snapshot >= self.settings.snapshot_s:
+                    last_snapshot = now
+                    self._save({p for p, s in self.shards.items() if s.dirty})
+                    self._export_lag()
+        finally:
+            self._save(set(self.shards))
+            self._consumer.close()
+
+    def _take(self, messages: Sequence[Message]) -> None:
+        by_partition: dict[int, list[Event]] = {}
+        for msg in messages:
+            problem = msg.error()
+            if problem is not None:
+                if problem.code() != KafkaError._PARTITION_EOF:
+                    log.warning("monitor: kafka says %s", problem)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is None or partition is None or offset is None:
+                continue
+            shard = self._shard(partition)
+            shard.offsets[topic] = offset + 1
+            shard.dirty = True
+            event = self._decode(shard, msg)
+            if event is not None:
+                by_partition.setdefault(partition, []).append(event)
+        for partition, events in by_partition.items():
+            shard = self.shards[partition]
+            shard.service.position = shard.position()
+            shard.service.handle(events)
+            self.events += len(events)
+        for partition, shard in self.shards.items():  # also partitions whose batch was all skipped
+            if partition not in by_partition:
+                shard.service.position = shard.position()
+
+    def _decode(self, shard: Shard, msg: Message) -> Event | None:
+        import orjson
+
+        try:
+            doc = orjson.loads(msg.value() or b"")
+            if not isinstance(doc, dict) or "type" not in doc or "data" not in doc:
+                raise InvalidInputError("message: not a structured CloudEvent", hint="give it type and data")
+            ce = CloudEvent({k: v for k, v in doc.items() if k != "data"}, doc["data"])
+            if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
+                return shard.pairs.add(ce)
+            return from_cloudevent(ce)
+        except (orjson.JSONDecodeError, InvalidInputError, KeyError, TypeError, ValueError) as exc:
+            self.skipped += 1
+            reason = exc.message if isinstance(exc, InvalidInputError) else f"not an event ({exc})"
+            m.MONITOR_EVENTS.labels(outcome="undecodable").inc()
+            log.warning("monitor: skipped %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
+            return None
+
+    def _save(self, partitions: set[int]) -> None:
+        """Snapshot these shards (closed windows with them), then commit their offsets to Kafka."""
+        commits: list[TopicPartition] = []
+        for p in sorted(partitions):
+            shard = self.shards.get(p)
+            if shard is None:
+                continue
+            shard.service.position = shard.position()
+            try:
+                shard.service.snapshot()
+            except Exception:  # the store is away: the offsets are not committed, the events come again
+                log.exception("monitor: snapshot of partition %d failed", p)
+                continue
+            shard.dirty = False
+            commits += [TopicPartition(t, p, o) for t, o in shard.offsets.items()]
+        if commits:
+            try:
+                self._consumer.commit(offsets=commits, asynchronous=False)
+            except KafkaException as exc:  # informational: the snapshot is the truth
+                log.warning("monitor: offsets not committed to Kafka (%s)", exc)
+
+    def _export_lag(self) -> None:
+        for p, shard in self.shards.items():
+            for topic, offset in shard.offsets.items():
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    m.MONITOR_LAG.labels(topic, str(p)).set(max(0, high - offset))
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish: it snapshots every shard and leaves the group."""
+        self._stop.set()
