@@ -46,6 +46,18 @@ def test_a_fail_rolls_back_at_once_from_any_step(at_step: int) -> None:
     assert advance(r, "pass", now=3.0) == (r, None)  # final: nothing moves it
 
 
+def test_a_frozen_rollout_holds_its_step_but_still_rolls_back_a_failing_candidate() -> None:
+    r = start(SPEC.model_copy(update={"max_inconclusive": 2}), now=0.0)
+    r, _ = advance(r, "pass", now=60.0)
+    for i, verdict in enumerate(["pass", "inconclusive", "inconclusive", "pass"]):
+        held, t = advance(r, verdict, now=120.0 + i, held=True)
+        assert (held, t) == (r, None)  # no step forward, no pause for inconclusive verdicts either
+    shadowing = start(SPEC.model_copy(update={"shadow_s": 60}), now=0.0)
+    assert advance(shadowing, "pass", now=600.0, held=True) == (shadowing, None)  # shadow does not become canary
+    failed, t = advance(r, "fail", now=300.0, held=True)
+    assert failed.phase == "rolled_back" and t is not None
+
+
 def test_inconclusive_verdicts_hold_the_step_then_pause_for_a_person() -> None:
     spec = SPEC.model_copy(update={"max_inconclusive": 3})
     r = start(spec, now=0.0)

@@ -25,6 +25,7 @@ from modelpilot.cli.registry_cmds import register_commands
 from modelpilot.cli.rollout_cmds import rollout_app
 from modelpilot.cli.serve_cmds import serve, up
 from modelpilot.cli.slo_cmds import slo_app
+from modelpilot.cli.stream_cmds import stream
 from modelpilot.cli.token_cmds import token_app
 from modelpilot.cli.traffic_cmds import rollback, traffic_app
 from modelpilot.errors import ModelPilotError
@@ -104,6 +105,7 @@ app.add_typer(rollout_app, name="rollout")
 app.command("incidents")(incidents)
 app.command("decisions")(decisions)
 app.command("approve")(approve)
+app.command("stream")(stream)
 
 
 def main(argv: list[str] | None = None) -> int:

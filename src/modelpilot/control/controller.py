@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from modelpilot.control.freeze import frozen
 from modelpilot.control.judge import CanaryJudge, Performance, Verdict
 from modelpilot.control.lease import Lease
 from modelpilot.control.rollout import Rollout, Transition, advance, exposed
@@ -167,7 +168,9 @@ class RolloutController:
             interval.stable, interval.canary, performance=performance, alarms=alarms, time=now
         )
         summary = "; ".join(f"{c.name}: {c.reason}" for c in verdict.checks if c.outcome in ("fail", "pass"))
-        new, transition = advance(r, verdict.outcome, now=now, reason=f"verdict {verdict.outcome}: {summary}")
+        held = frozen(self.registry, model, now=now)  # an exhausted budget holds a running rollout at its step
+        reason = f"verdict {verdict.outcome}: {summary}"
+        new, transition = advance(r, verdict.outcome, now=now, reason=reason, held=held is not None)
         new, transition = self.rollouts.finish(r, new, transition, now=now, actor=self.actor)
         evidence: dict[str, Any] = {
             "verdict": verdict.model_dump(mode="json"),
@@ -175,6 +178,7 @@ class RolloutController:
             "versions": {"stable": r.spec.stable, "candidate": r.spec.version},
             "phase": r.phase,
             "weight": r.weight,
+            "held": held,
         }
         try:
             self.rollouts.record(

@@ -146,8 +146,13 @@ def start(spec: RolloutSpec, *, now: float) -> Rollout:
     return Rollout(spec=spec, phase=phase, since=now, started=now)
 
 
-def advance(r: Rollout, verdict: str, *, now: float, reason: str = "") -> tuple[Rollout, Transition | None]:
-    """Apply one interval's verdict (``pass``, ``fail`` or ``inconclusive``); waiting or final rollouts ignore it."""
+def advance(
+    r: Rollout, verdict: str, *, now: float, reason: str = "", held: bool = False
+) -> tuple[Rollout, Transition | None]:
+    """Apply one interval's verdict (``pass``, ``fail`` or ``inconclusive``); waiting or final rollouts ignore it.
+
+    ``held`` (the model's rollouts are frozen): a failing candidate is still rolled back, but nothing moves forward.
+    """
     if r.phase in ("paused", "awaiting_approval") and exposed(r):
         if verdict == "fail":  # holding a weight is no reason to keep a failing candidate
             return _to(r, "rolled_back", now, "rolled_back", reason or "the canary judge failed the candidate")
@@ -156,6 +161,8 @@ def advance(r: Rollout, verdict: str, *, now: float, reason: str = "") -> tuple[
         return r, None
     if verdict == "fail":
         return _to(r, "rolled_back", now, "rolled_back", reason or "the canary judge failed the candidate")
+    if held:  # frozen: no step forward, and an inconclusive interval is not counted against the candidate
+        return r, None
     if r.phase == "shadow":
         if now - r.since < r.spec.shadow_s:
             return r, None
