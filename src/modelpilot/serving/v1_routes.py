@@ -22,6 +22,7 @@ from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_json
 from modelpilot.serving.infer import Call, after_response, answer_headers, handle
 from modelpilot.serving.inputs import batch_from_records
+from modelpilot.serving.plan import sticky_text
 from modelpilot.telemetry import metrics
 
 __all__ = ["v1_routes"]
@@ -57,7 +58,7 @@ async def _predict(call: Call) -> Response:
     elif plan.sticky_field is not None and isinstance(instances, list) and instances:
         first = instances[0]
         if isinstance(first, dict) and first.get(plan.sticky_field) is not None:
-            sticky = str(first[plan.sticky_field])
+            sticky = sticky_text(first[plan.sticky_field])  # as the OIP route: 31 and 31.0 agree
     choice = served.router.choose(sticky)
     loaded, variant = served.versions[choice.version], choice.variant
     call.variant, call.version = variant, loaded.info.version

@@ -170,7 +170,7 @@ def sticky_key(plan: TrafficPlan, req: StreamRequest, headers: Headers) -> str |
     if isinstance(instances, list) and instances:
         first = instances[0]
         if isinstance(first, dict) and first.get(field) is not None:
-            return str(first[field])
+            return sticky_text(first[field])
     return None
 
 
