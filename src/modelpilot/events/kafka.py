@@ -165,6 +165,7 @@ class KafkaBus:
         self._queue: deque[Event] = deque()
         self._wake = threading.Event()
         self._idle = threading.Condition()
+        self._busy = False  # a batch taken off the queue is being encoded and handed over
         # a previous run left messages (they go first), or the brokers are away
         self._spooling = spool is not None and (spool.pending > 0 or unreachable)
         self._stop = threading.Event()
@@ -236,11 +237,14 @@ class KafkaBus:
 
     def _send(self) -> None:
         while True:
-            self._wake.wait(0.05)
+            # Not woken per event: every wake-up of this thread costs a serving thread a GIL hand-off (see
+            # InProcessBus); a full batch or a flush wakes it at once.
+            self._wake.wait(0.2)
             self._wake.clear()
             if self._fatal.is_set():
                 self._renew_producer()
             while self._queue:
+                self._busy = True
                 batch: list[Record] = []
                 while self._queue and len(batch) < 512:
                     event = self._queue.popleft()
@@ -252,7 +256,13 @@ class KafkaBus:
                         continue
                     batch.append((self.topics.of(event), key, value))
                 metrics.EVENT_QUEUE_DEPTH.set(len(self._queue))
-                self._hand_over(batch)
+                try:
+                    self._hand_over(batch)
+                except Exception:  # never a dead sender thread
+                    log.exception("kafka bus: %d events could not be handed over", len(batch))
+                    self._drop("undeliverable", len(batch))
+                finally:
+                    self._busy = False
             with self._idle:
                 self._idle.notify_all()
             if self._stop.is_set() and not self._queue:
@@ -380,7 +390,7 @@ class KafkaBus:
         deadline = time.monotonic() + timeout
         self._wake.set()
         with self._idle:
-            self._idle.wait_for(lambda: not self._queue, timeout)
+            self._idle.wait_for(lambda: not self._queue and not self._busy, timeout)
         try:
             left = self._producer.flush(max(0.0, deadline - time.monotonic()))
         except (KafkaException, SystemError) as exc:  # a fatal producer: the sender thread renews it
