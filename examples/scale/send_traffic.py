@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 HERE = Path(__file__).resolve().parent.parent / "credit"
 FEATURES = ["income", "debt_ratio", "age", "late_payments", "employment", "region"]

@@ -10,22 +10,20 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
-import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from modelpilot.config import Settings
 from modelpilot.demo.data import credit_table
+from modelpilot.demo.train import save_skops as _save
+from modelpilot.demo.train import train as _train
 from modelpilot.errors import GateFailedError
 from modelpilot.loaders.base import TrustRequest
 from modelpilot.registry import GateReport, Registry, parse_lineage, parse_policy
 
 __all__ = ["DemoResult", "run_registry_story"]
 
-FEATURES = ["income", "debt_ratio", "age", "late_payments", "employment", "region"]
-CATEGORICAL = ["employment", "region"]
 
 POLICY = {
     "name": "credit-production",
@@ -49,48 +47,6 @@ class DemoResult:
     refused_rules: list[str]
     audit_entries: int
     audit_ok: bool
-
-
-def _train(table: pa.Table, *, broken_join: bool) -> tuple[Any, float]:
-    import pandas as pd
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    frame = table.to_pandas()
-    y = frame.pop("default").to_numpy()
-    train = frame.copy()
-    if broken_join:  # the payment-history join matched nothing, so every applicant looks spotless
-        train["late_payments"] = 0
-    split = int(len(frame) * 0.75)
-    numeric = [f for f in FEATURES if f not in CATEGORICAL]
-    model = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), numeric),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression(max_iter=500)),
-        ]
-    )
-    model.fit(train.iloc[:split], y[:split])
-    holdout = pd.DataFrame(frame.iloc[split:])
-    auc = float(roc_auc_score(y[split:], model.predict_proba(holdout)[:, 1]))
-    return model, auc
-
-
-def _save(model: Any, path: Path) -> list[str]:
-    import skops.io as sio
-
-    sio.dump(model, path)
-    return sorted(sio.get_untrusted_types(file=path))
 
 
 def run_registry_story(
