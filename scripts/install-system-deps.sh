@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system components the integration tests start (DESIGN §4), when they are missing and we can.
 # Debian packages: postgresql, curl (the documented examples are run by a test), prometheus (promtool and the server
-# for the SLO rules); later issues add chromium. Runs `apt-get update` at most once.
+# for the SLO rules), chromium (headless, for the dashboard's browser tests). Runs `apt-get update` at most once.
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,7 @@ have_pg() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command 
 have_pg || missing+=(postgresql)
 command -v curl >/dev/null || missing+=(curl)
 { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)  # the dashboard's browser tests (Playwright drives it)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system components: all present"

@@ -58,6 +58,7 @@ EXPECTED = {
         "kind_of",
         "parse_request",
     ],
+    "modelpilot.ui": ["openapi_paths", "ui_routes"],
     "modelpilot.storage": ["HEAD_REVISION", "Store", "normalise_url", "tables"],
     "modelpilot.events": [
         "AlarmEvent",

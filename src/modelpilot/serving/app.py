@@ -10,7 +10,7 @@ Example:
     >>> from modelpilot.config import load_settings
     >>> app = create_app(load_settings(home=tempfile.mkdtemp()))
     >>> sorted({r.path for r in app.routes})[:3]
-    ['/metrics', '/openapi.json', '/v1/alerts/alertmanager']
+    ['/metrics', '/openapi.json', '/ui']
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from modelpilot.serving.traffic import TrafficPlans
 from modelpilot.serving.v1_routes import v1_routes
 from modelpilot.slo.service import SloService
 from modelpilot.slo.spec import SloSpec
+from modelpilot.ui import ui_routes
 
 if TYPE_CHECKING:
     from modelpilot.control.policy import Policy
@@ -306,6 +307,7 @@ def create_app(
         *event_routes(),
         *alert_routes(),
         *admin_routes(),
+        *ui_routes(),
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]

@@ -167,6 +167,9 @@ def openapi_document() -> dict[str, Any]:
             auth=role.value,
             body=None if body_model is None else _schema(body_model),
         )
+    from modelpilot.ui import openapi_paths
+
+    paths.update(openapi_paths())
     return {
         "openapi": "3.1.0",
         "info": {
