@@ -5,10 +5,16 @@ Everything is checked against the store the demo left, not its narration."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -18,6 +24,7 @@ from modelpilot.config import load_settings
 from modelpilot.control.rollouts import RolloutStore
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.registry import Registry
+from tests.conftest import missing_component
 
 
 @pytest.mark.slow
@@ -34,14 +41,73 @@ def test_demo_fast_tells_the_whole_story(tmp_path: Path) -> None:
     home = tmp_path / "home"
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "modelpilot", "--home", str(home), "demo", "--fast", "--port", "0"],
+        [sys.executable, "-m", "modelpilot", "--home", str(home), "demo", "--fast", "--keep", "--port", "0"],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     took = time.monotonic() - began
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    out = done.stdout
-    assert "incidents" in out and "audit verify: intact" in out
-    demo_home = home / "demo"
+    pid = int((home / "demo" / "server.pid").read_text())
+    try:
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+        url = re.search(r"dashboard: (http://\S+)/ui", done.stdout)
+        assert url is not None, done.stdout[-2000:]
+        _story_in_the_store(home / "demo")
+        _dashboard_shows_it(url.group(1))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    assert took < 150, f"demo --fast took {took:.0f} s"  # the issue asks <= 90 s; CI machines vary
+
+
+def _dashboard_shows_it(url: str) -> None:
+    """After `--keep`, every dashboard page loads in headless Chromium without errors and shows the story."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        missing_component("chromium (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        try:
+            for path, name, expected in (
+                ("/ui", "overview", ["credit", "v4"]),
+                ("/ui/models/credit", "model", ["rolled_back", "promoted", "drift", "retrain"]),
+            ):
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                problems: list[str] = []
+                _watch(page, problems)
+                page.goto(url + path)
+                page.wait_for_load_state("networkidle")
+                text = page.inner_text("body")
+                missing = [word for word in expected if word not in text]
+                assert not missing and not problems, (path, missing, problems)
+                assert page.locator("svg").count() > 0  # charts drawn
+                page.screenshot(path=str(artifacts / f"demo-{name}.png"), full_page=True)
+                page.close()
+        finally:
+            browser.close()
+
+
+def _watch(page: Any, problems: list[str]) -> None:
+    """Record console errors, page errors and failed responses of ``page`` in ``problems``."""
+
+    def console(message: Any) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
+    def response(r: Any) -> None:
+        if r.status >= 400:
+            problems.append(f"{r.status} {r.url}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("response", response)
+
+
+def _story_in_the_store(demo_home: Path) -> None:
     reg = Registry.open(load_settings(home=demo_home, store=f"sqlite:///{demo_home / 'modelpilot.db'}"))
     try:
         assert reg.audit.verify().ok
@@ -73,4 +139,3 @@ def test_demo_fast_tells_the_whole_story(tmp_path: Path) -> None:
         assert realized and (realized[-1].realized or {}).get("accuracy") is not None
     finally:
         reg.store.close()
-    assert took < 150, f"demo --fast took {took:.0f} s"  # the issue asks <= 90 s; CI machines vary
