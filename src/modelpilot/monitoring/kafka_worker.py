@@ -22,6 +22,7 @@ same message key (the model name, or the id) to meet on one partition.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from sqlalchemy.exc import SQLAlchemyError
 
 from modelpilot.config import MonitorSettings
-from modelpilot.errors import InvalidInputError
+from modelpilot.errors import InvalidInputError, StoreError, UnavailableError
 from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, CloudEvent, KServePairs, from_cloudevent
 from modelpilot.events.model import Event
 from modelpilot.monitoring.results import Alarm
@@ -43,6 +45,8 @@ from modelpilot.telemetry import metrics as m
 __all__ = ["KafkaMonitor", "Shard"]
 
 log = logging.getLogger("modelpilot.monitor")
+RESTORE_ATTEMPTS = 5
+RESTORE_PAUSE_S = 2.0
 
 
 @dataclass
@@ -122,10 +126,23 @@ class KafkaMonitor:
             name=f"monitor:kafka:{self.group}:{partition}",
             transactional=True,
         )
-        try:
-            service.restore()
-        except Exception:  # a snapshot this build cannot read: start afresh rather than not at all
-            log.exception("monitor: the snapshot of partition %d could not be restored; starting empty", partition)
+        for attempt in range(RESTORE_ATTEMPTS):
+            try:
+                service.restore()
+                break
+            except (SQLAlchemyError, StoreError, OSError) as exc:
+                # The store did not answer: starting empty would skip the open windows for good (the committed
+                # offsets are past them). Try again; in the end stop this worker rather than lose them.
+                if attempt == RESTORE_ATTEMPTS - 1:
+                    raise UnavailableError(
+                        f"monitor: the snapshot of partition {partition} cannot be read: the store does not answer",
+                        hint="check the store; a restarted worker reads the partition again from its snapshot",
+                    ) from exc
+                log.warning("monitor: store unavailable restoring partition %d (%s); trying again", partition, exc)
+                time.sleep(RESTORE_PAUSE_S)
+            except Exception:  # a snapshot this build cannot read: start afresh rather than not at all
+                log.exception("monitor: the snapshot of partition %d is unreadable; starting empty", partition)
+                break
         offsets = {str(t): int(o) for t, o in dict(service.position.get("offsets", {})).items()}
         shard = Shard(service, KServePairs(self._feature_names, version_of=self._version_of), offsets)
         self.shards[partition] = shard
@@ -171,34 +188,43 @@ class KafkaMonitor:
     def run(self, *, max_idle_s: float | None = None) -> None:
         """Consume until :meth:`stop` (or ``max_idle_s`` without a message); snapshot and leave the group."""
         self._consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost)
-        last_tick = last_snapshot = last_message = time.monotonic()
         try:
-            while not self._stop.is_set():
-                messages = self._consumer.consume(self.batch, timeout=0.5)
-                now = time.monotonic()
-                if messages:
-                    last_message = now
-                    self._take(messages)
-                elif max_idle_s is not None and now - last_message >= max_idle_s:
-                    break
-                if now - last_tick >= self.settings.tick_s:
-                    last_tick = now
-                    for shard in list(self.shards.values()):
-                        if shard.service.tick():
-                            shard.dirty = True
-                closed = [p for p, s in self.shards.items() if s.service.unrecorded]
-                if closed:  # closed windows are durable with the position that passed them, at once
-                    self._save(set(closed))
-                if now - last_snapshot >= self.settings.snapshot_s:
-                    last_snapshot = now
-                    self._save({p for p, s in self.shards.items() if s.dirty})
-                    self._export_lag()
-        finally:
-            self._save(set(self.shards))
-            self._consumer.close()
+            self._loop(max_idle_s)
+        except BaseException:
+            # Leaving on an error: the shards may hold half a batch, so nothing is saved; the last snapshots and
+            # their offsets stand, and the next owner reads again from there.
+            with contextlib.suppress(Exception):
+                self._consumer.close()
+            raise
+        self._save(set(self.shards))
+        self._consumer.close()
+
+    def _loop(self, max_idle_s: float | None) -> None:
+        last_tick = last_snapshot = last_message = time.monotonic()
+        while not self._stop.is_set():
+            messages = self._consumer.consume(self.batch, timeout=0.5)
+            now = time.monotonic()
+            if messages:
+                last_message = now
+                self._take(messages)
+            elif max_idle_s is not None and now - last_message >= max_idle_s:
+                break
+            if now - last_tick >= self.settings.tick_s:
+                last_tick = now
+                for shard in list(self.shards.values()):
+                    if shard.service.tick():
+                        shard.dirty = True
+            closed = [p for p, s in self.shards.items() if s.service.unrecorded]
+            if closed:  # closed windows are durable with the position that passed them, at once
+                self._save(set(closed))
+            if now - last_snapshot >= self.settings.snapshot_s:
+                last_snapshot = now
+                self._save({p for p, s in self.shards.items() if s.dirty})
+                self._export_lag()
 
     def _take(self, messages: Sequence[Message]) -> None:
         by_partition: dict[int, list[Event]] = {}
+        passed: dict[int, dict[str, int]] = {}  # partition -> topic -> next offset, applied once handled
         for msg in messages:
             problem = msg.error()
             if problem is not None:
@@ -209,19 +235,19 @@ class KafkaMonitor:
             if topic is None or partition is None or offset is None:
                 continue
             shard = self._shard(partition)
-            shard.offsets[topic] = offset + 1
-            shard.dirty = True
+            passed.setdefault(partition, {})[topic] = offset + 1
             event = self._decode(shard, msg)
             if event is not None:
                 by_partition.setdefault(partition, []).append(event)
-        for partition, events in by_partition.items():
+        for partition, offsets in passed.items():
             shard = self.shards[partition]
+            events = by_partition.get(partition, [])
+            if events:
+                shard.service.handle(events)  # takes each event on its own: a bad one is counted, never raised
+                self.events += len(events)
+            shard.offsets.update(offsets)  # only now: a crash before this reads the batch again
+            shard.dirty = True
             shard.service.position = shard.position()
-            shard.service.handle(events)
-            self.events += len(events)
-        for partition, shard in self.shards.items():  # also partitions whose batch was all skipped
-            if partition not in by_partition:
-                shard.service.position = shard.position()
 
     def _decode(self, shard: Shard, msg: Message) -> Event | None:
         import orjson
@@ -234,9 +260,10 @@ class KafkaMonitor:
             if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
                 return shard.pairs.add(ce)
             return from_cloudevent(ce)
-        except (orjson.JSONDecodeError, InvalidInputError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # anything a message can make decoding raise: skipped with a count, never fatal
             self.skipped += 1
-            reason = exc.message if isinstance(exc, InvalidInputError) else f"not an event ({exc})"
+            name = type(exc).__name__
+            reason = exc.message if isinstance(exc, InvalidInputError) else f"not an event ({name}: {exc})"
             m.MONITOR_EVENTS.labels(outcome="undecodable").inc()
             log.warning("monitor: skipped %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
             return None
@@ -244,9 +271,13 @@ class KafkaMonitor:
     def _save(self, partitions: set[int]) -> None:
         """Snapshot these shards (closed windows with them), then commit their offsets to Kafka."""
         commits: list[TopicPartition] = []
+        try:  # a shard whose partition this member no longer holds is not written (its new owner's state stands)
+            held = {tp.partition for tp in self._consumer.assignment()}
+        except (KafkaException, RuntimeError):
+            held = set(partitions)
         for p in sorted(partitions):
             shard = self.shards.get(p)
-            if shard is None:
+            if shard is None or p not in held:
                 continue
             shard.service.position = shard.position()
             try:
