@@ -66,7 +66,9 @@ def test_windows_alarms_and_metrics_reach_the_store_and_prometheus(registry: Reg
     svc = MonitorService(registry, MonitorSettings(), on_alarm=seen.append)
     results = svc.handle(events)
     assert [r.window for r in results] == list(range(8)) and all(r.kind == "traffic" for r in results)
-    assert [(a.kind, a.transition, a.window) for a in seen] == [("drift", "raised", 6), ("performance", "raised", 6)]
+    transitions = [(a.kind, a.transition, a.window) for a in seen if a.transition != "held"]
+    assert transitions == [("drift", "raised", 6), ("performance", "raised", 6)]
+    assert {(a.kind, a.window) for a in seen if a.transition == "held"} == {("drift", 7), ("performance", 7)}
     stored = svc.history.windows("credit", last=100)
     assert [w.window for w in stored] == list(range(8))
     assert stored[5].drifted and not stored[4].drifted
@@ -243,3 +245,37 @@ def test_active_alarms_and_the_newest_event_time_survive_a_restart(registry: Reg
     assert [r.window for r in closed] == [7] and not any(a.kind == "drift" for r in closed for a in r.alarms)
     # no new transition, but the alarm raised before the restart is still active: window 7 closed in alarm
     assert _total("modelpilot_monitor_alarm_windows_total", model="credit", kind="drift") - before == 1
+
+
+def test_an_alarm_that_stays_is_announced_as_held_in_each_later_window(registry: Registry) -> None:
+    """The controller counts windows: an unchanged alarm is announced as `held` in every later traffic window (never
+    recorded), so a policy's `windows: 3` fires on the third window of a lasting drift."""
+    from modelpilot.control.policy import parse_policy
+    from modelpilot.control.remediation import Remediator, signal_of
+
+    announced: list[Alarm] = []
+    svc = MonitorService(registry, MonitorSettings(window={"rows": 200}), on_alarm=announced.append)
+    model = registry.load("credit", 1)
+    data = pacsv.read_csv(EXAMPLE / "traffic.csv").slice(6000, 1000)
+    names = ["income", "debt_ratio", "age", "late_payments", "employment", "region"]
+    for i in range(5):
+        chunk = data.slice(i * 200, 200)
+        feats = {n: chunk.column(n).to_numpy(zero_copy_only=False) for n in names}
+        svc.handle([InferenceEvent(request_id=f"d{i}", time=3e6 + i, model="credit", version=1, variant="stable",
+                                   features=feats, prediction=model.predict(feats),
+                                   probabilities=model.predict_proba(feats), classes=(0, 1), latency_s=0.002,
+                                   status=200)])  # fmt: skip
+    drift = [a for a in announced if a.kind == "drift"]
+    assert drift[0].transition == "raised" and any(a.transition == "held" for a in drift)
+    assert [a.window for a in drift] == sorted({a.window for a in drift})  # one announcement per window
+    assert all(a.transition != "held" for a in MonitorHistory(registry.store).alarms("credit"))  # not recorded
+    policy = parse_policy(
+        "name: p\nversion: 1\nrules:\n  - name: lasting\n    model: credit\n"
+        "    when: {drift: {severity: critical, windows: 3}}\n    do: [freeze]\n"
+    )
+    remediator = Remediator(policy)
+    decided = [
+        (a.window, remediator.decide(signal_of(AlarmEvent(a.model_dump(mode="json"), 0.0)), now=0)) for a in drift
+    ]
+    first = drift[0].window
+    assert [(w, [d.action for d in ds]) for w, ds in decided if ds] == [(first + 2, ["freeze"])]  # once, no noise

@@ -168,6 +168,10 @@ class Remediator:
         if isinstance(cond, SloCondition):
             return _SLO_RANK.get(s.severity or "", 0) >= _SLO_RANK[cond.severity] and cond.slo in (None, s.slo)
         assert isinstance(cond, AlarmCondition)
+        if s.evidence.get("transition") == "held" and windows != cond.windows:
+            # An unchanged alarm is announced in every window: it calls for the rule once, in the window its count
+            # reaches the rule's; after that only a real transition (escalated, changed) asks again.
+            return False
         return _ALARM_RANK.get(s.severity or "", 0) >= _ALARM_RANK[cond.severity] and windows >= cond.windows
 
     def _guard(self, rule: Rule, model: str, now: float) -> str | None:

@@ -60,7 +60,10 @@ class Alarm(BaseModel):
     version: int
     variant: str
     kind: AlarmKind
-    transition: Literal["raised", "escalated", "changed", "resolved"]
+    transition: Literal["raised", "escalated", "changed", "resolved", "held"] = Field(
+        description="held: still active, unchanged, in a later window (announced to the controller so policies can "
+        "count windows; never recorded)"
+    )
     severity: Severity | None
     subjects: dict[str, Severity] = Field(description="the columns (or metrics) in alarm and their severity")
     window: int

@@ -245,6 +245,8 @@ class MonitorService:
                     severity = self._alarm_state.get(((r.model, r.version, r.variant), kind))
                     if severity is not None:
                         m.ALARM_WINDOWS.labels(r.model, str(r.version), r.variant, kind, severity).inc()
+            if r.kind == "traffic":
+                self._hold(r)
             self.results = [*self.results[-199:], r]
             for a in r.alarms:
                 self.alarms = [*self.alarms[-199:], a]
@@ -264,6 +266,26 @@ class MonitorService:
                         self.on_alarm(a)
                     except Exception:
                         log.exception("monitor: alarm subscriber failed")
+
+    def _hold(self, r: WindowResult) -> None:
+        """Tell the controller which alarms are still active in this window without a transition of their own, so
+        a policy's ``windows: N`` counts windows, not transitions (not recorded: nothing changed)."""
+        if self.on_alarm is None:
+            return
+        moved = {a.kind for a in r.alarms}
+        for kind in ("drift", "quality", "performance", "change"):
+            severity = self._alarm_state.get(((r.model, r.version, r.variant), kind))
+            if severity is None or kind in moved:
+                continue
+            held = Alarm(
+                model=r.model, version=r.version, variant=r.variant, kind=kind, transition="held",
+                severity="critical" if severity == "critical" else "warning", subjects={}, window=r.window,
+                time=r.end, evidence={"held": "still active in this window"},
+            )  # fmt: skip
+            try:
+                self.on_alarm(held)
+            except Exception:
+                log.exception("monitor: alarm subscriber failed")
 
     @staticmethod
     def _export(r: WindowResult) -> None:
