@@ -276,3 +276,23 @@ def test_a_restart_finishes_what_a_dead_controller_decided_without_acting_twice(
     assert results[pending]["status"] == "done"  # the pending one is carried out now, once
     assert TrafficPlans(registry.store).revision() == revision + 1
     assert second.sweep() == []
+
+
+def test_a_new_controller_keeps_the_cooldown_and_budget_of_the_one_before(registry: Registry) -> None:
+    """The remediator's memory is in the store: a restarted controller (or a new leader) does not act again within
+    a rule's cooldown, counts the hour's actions, and ignores a signal that was already decided."""
+    policy = parse_policy(
+        "max_actions_per_hour: 5\nrules:\n  - {name: page, when: {slo_burn: {severity: page}}, do: [rollback],"
+        " cooldown: 30m}\n"
+    )
+    first = RemediationController(registry, policy)
+    [(_, outcome)] = first.handle([page(1)])
+    assert outcome["status"] == "done"
+    second = RemediationController(registry, policy)
+    assert second.recall() == 1
+    assert second.handle([page(1)]) == []  # the same signal, redelivered: already decided
+    [(_, later)] = second.handle([page(2)])  # a new page within the cooldown
+    assert later["status"] == "held" and "cooldown" in later["reason"]
+    fresh = RemediationController(registry, policy)  # without recall it would act again: the test can fail
+    [(_, again)] = fresh.handle([page(3)])
+    assert again["status"] != "held"

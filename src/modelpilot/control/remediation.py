@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +134,25 @@ class Remediator:
                 self._last_acted[(rule.name, signal.model)] = now
                 self._actions.setdefault(signal.model, []).extend(now for a in rule.do if a != "require_approval")
         return out
+
+    def remember(self, past: Iterable[tuple[str, str, str, str, float]], *, now: float) -> int:
+        """Take back what earlier controllers decided: ``(model, rule, action, signal id, when)`` of stored
+        decisions, so a restart or a new leader keeps the cooldowns, the hourly budget and the retraining cooldown,
+        and a redelivered signal calls for nothing. Returns how many were taken."""
+        rules = {r.name for r in self.policy.rules}
+        taken = 0
+        for model, rule, action, signal_id, when in past:
+            if rule not in rules:
+                continue
+            taken += 1
+            self._seen.add(signal_id)
+            key = (rule, model)
+            self._last_acted[key] = max(self._last_acted.get(key, when), when)
+            if now - when < 3600.0:
+                self._actions.setdefault(model, []).append(when)
+            if action == "retrain":
+                self._last_retrain[model] = max(self._last_retrain.get(model, when), when)
+        return taken
 
     def first_seen(self, s: Signal) -> float | None:
         """When the signal's episode began: the alarm's first active transition, or the SLO alert's start."""

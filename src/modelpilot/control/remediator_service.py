@@ -29,6 +29,9 @@ __all__ = ["RemediationController"]
 log = logging.getLogger(__name__)
 
 
+RECALL_S = 7 * 86400.0  # how far back stored decisions count on a restart (longer than any sensible cooldown)
+
+
 class RemediationController:
     """Applies a remediation policy to the signals on the bus."""
 
@@ -194,7 +197,23 @@ class RemediationController:
         self._thread.start()
         return self
 
+    def recall(self) -> int:
+        """Give the remediator what was decided before this process (cooldowns, hourly budget, seen signals)."""
+        now = self.clock()
+        past = [
+            (r.model, r.rule, r.action, r.signal_id, r.created_at)
+            for r in self.decisions.list()
+            if now - r.created_at < RECALL_S  # as when they were made: every stored decision spent its rule's turn
+        ]
+        return self.remediator.remember(past, now=now)
+
     def _run(self) -> None:
+        try:
+            taken = self.recall()
+            if taken:
+                log.info("remediation: %d earlier decision(s) taken back (cooldowns and budget hold)", taken)
+        except Exception:
+            log.exception("remediation: the earlier decisions could not be read")
         try:
             self.sweep()  # first: what a controller that died left behind
         except Exception:
