@@ -8,8 +8,8 @@ store is named after the group and the partition and carries the next offset of 
 
 - a partition's windows are always whole on one worker: the per-model results are those a single worker gives;
 - closed windows and the snapshot that has moved past them are written in one transaction
-  (:meth:`MonitorHistory.commit <modelpilot.monitoring.history.MonitorHistory.commit>`), right after the batch that
-  closed them, and open windows every ``monitor.snapshot_s``;
+  (:meth:`MonitorHistory.commit <modelpilot.monitoring.history.MonitorHistory.commit>`), within ``monitor.tick_s``
+  of the batch that closed them, and open windows every ``monitor.snapshot_s``;
 - on assignment a shard is restored from its snapshot and the consumer seeks to the snapshot's offsets; a worker
   killed with SIGKILL loses only what came after its last snapshot, and its successor reads exactly that again:
   nothing is lost, nothing counted twice. Offsets are committed to Kafka after each snapshot too, for lag tools.
@@ -57,6 +57,7 @@ class Shard:
     pairs: KServePairs
     offsets: dict[str, int] = field(default_factory=dict)  # topic -> next offset to read
     dirty: bool = False
+    saved: float = 0.0  # monotonic time of the last snapshot
 
     def position(self) -> dict[str, Any]:
         return {"offsets": dict(self.offsets)}
@@ -214,8 +215,12 @@ class KafkaMonitor:
                 for shard in list(self.shards.values()):
                     if shard.service.tick():
                         shard.dirty = True
-            closed = [p for p, s in self.shards.items() if s.service.unrecorded]
-            if closed:  # closed windows are durable with the position that passed them, at once
+            # Closed windows become durable with the position that passed them within tick_s: a snapshot holds
+            # every prediction waiting for its label, so one per batch would cost more than the windows themselves.
+            closed = [
+                p for p, s in self.shards.items() if s.service.unrecorded and now - s.saved >= self.settings.tick_s
+            ]
+            if closed:
                 self._save(set(closed))
             if now - last_snapshot >= self.settings.snapshot_s:
                 last_snapshot = now
@@ -286,6 +291,7 @@ class KafkaMonitor:
                 log.exception("monitor: snapshot of partition %d failed", p)
                 continue
             shard.dirty = False
+            shard.saved = time.monotonic()
             commits += [TopicPartition(t, p, o) for t, o in shard.offsets.items()]
         if commits:
             try:
