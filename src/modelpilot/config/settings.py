@@ -175,6 +175,12 @@ class MonitorSettings(BaseModel):
     max_pending_labels: int = Field(100_000, ge=1, description="Predictions held for label joins at most.")
     snapshot_s: float = Field(30.0, gt=0, description="How often open windows and pending joins are saved.")
     tick_s: float = Field(1.0, gt=0, description="How often time-based windows are checked.")
+    commit_s: float = Field(
+        5.0,
+        gt=0,
+        description="Kafka workers: closed windows reach the store (with the snapshot and offsets that passed them) "
+        "at most this long after they closed; each write carries every prediction waiting for its label.",
+    )
 
 
 class SloSettings(BaseModel):

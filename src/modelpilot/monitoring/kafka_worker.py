@@ -8,7 +8,7 @@ store is named after the group and the partition and carries the next offset of 
 
 - a partition's windows are always whole on one worker: the per-model results are those a single worker gives;
 - closed windows and the snapshot that has moved past them are written in one transaction
-  (:meth:`MonitorHistory.commit <modelpilot.monitoring.history.MonitorHistory.commit>`), within ``monitor.tick_s``
+  (:meth:`MonitorHistory.commit <modelpilot.monitoring.history.MonitorHistory.commit>`), within ``monitor.commit_s``
   of the batch that closed them, and open windows every ``monitor.snapshot_s``;
 - on assignment a shard is restored from its snapshot and the consumer seeks to the snapshot's offsets; a worker
   killed with SIGKILL loses only what came after its last snapshot, and its successor reads exactly that again:
@@ -215,7 +215,7 @@ class KafkaMonitor:
                 for shard in list(self.shards.values()):
                     if shard.service.tick():
                         shard.dirty = True
-            # Closed windows become durable with the position that passed them within tick_s: a snapshot holds
+            # Closed windows become durable with the position that passed them within commit_s: a snapshot holds
             # every prediction waiting for its label, so one per batch would cost more than the windows themselves.
             closed = [
                 p for p, s in self.shards.items() if s.service.unrecorded and now - s.saved >= self.settings.tick_s
