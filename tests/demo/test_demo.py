@@ -129,6 +129,7 @@ def _story_in_the_store(demo_home: Path) -> None:
 
         alarms = MonitorHistory(reg.store).alarms("credit", version=1, last=100)
         assert any(a.kind == "drift" and a.severity == "critical" for a in alarms)
+        assert any(a.kind == "quality" and a.severity is not None for a in alarms)  # the ages of 0
         retrains = [e for e in entries if e.action == "remediation.retrain"]
         assert len(retrains) >= 1 and orjson.loads(retrains[0].evidence)["outcome"]["status"] == "done"
         assert sum(orjson.loads(e.evidence)["outcome"]["status"] == "done" for e in retrains) == 1  # once

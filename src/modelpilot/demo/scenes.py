@@ -60,6 +60,7 @@ class StoryResult:
     rolled_back: bool = False
     failed_checks: list[str] = field(default_factory=list)
     drift_alarm: bool = False
+    quality_alarm: bool = False
     retrained: int = 0
     promoted: bool = False
     incidents: list[dict[str, Any]] = field(default_factory=list)
@@ -296,10 +297,10 @@ def run_story(settings: Settings, narrator_factory: Any, *, pace: Pace, port: in
 
         # ---------------------------------------------------------------- scene 2: drift in production
         story.say("\n[bold]Scene 2 - the applicants change[/]")
-        load.regime("drifted", shift=0.7, concept=1.0)
+        load.regime("drifted", shift=0.7, concept=1.0, zero_ages=0.08)
         drift_began = time.time()
-        story.say("   from now on incomes fall, debts and late payments rise, and self-employed applicants default "
-                  "far more often than they used to")  # fmt: skip
+        story.say("   from now on incomes fall, debts and late payments rise, self-employed applicants default far "
+                  "more often than they used to, and a new application form sends age 0 for some")  # fmt: skip
         history = MonitorHistory(reg.store)
 
         def drift_alarm() -> Any:
@@ -312,6 +313,12 @@ def run_story(settings: Settings, narrator_factory: Any, *, pace: Pace, port: in
         result.drift_alarm = True
         subjects = ", ".join(f"{k} ({v})" for k, v in sorted(alarm.subjects.items())[:5])
         story.say(f"   [yellow]drift alarm[/] on v{production} after {time.time() - drift_began:.0f} s: {subjects}")
+        quality = [a for a in history.alarms("credit", version=production, last=20)
+                   if a.kind == "quality" and a.severity is not None and (a.time or 0) >= drift_began - 1]  # fmt: skip
+        if quality:
+            found = ", ".join(f"{k} ({v})" for k, v in sorted(quality[-1].subjects.items())[:3])
+            story.say(f"   [yellow]data-quality alarm[/]: {found} (values outside the reference range)")
+            result.quality_alarm = True
         before = _accuracy(reg, production, "estimated", 0.0, until=drift_began)
         after = _accuracy(reg, production, "estimated", drift_began)
         if after is not None:

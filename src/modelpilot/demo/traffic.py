@@ -79,12 +79,18 @@ class LoadGenerator:
     def _rows(table: pa.Table) -> list[dict[str, Any]]:
         return [{**{k: r[k] for k in FEATURES}, "default": int(r["default"])} for r in table.to_pylist()]
 
-    def regime(self, name: str, *, shift: float = 0.0, concept: float = 0.0) -> None:
-        """From now on send rows of the population ``name`` (made once, with a fixed seed)."""
+    def regime(self, name: str, *, shift: float = 0.0, concept: float = 0.0, zero_ages: float = 0.0) -> None:
+        """From now on send rows of the population ``name`` (made once, with a fixed seed); ``zero_ages``: the share
+        of rows whose age arrives as 0 (a form that lost its default: a data-quality problem)."""
         with self._lock:
             if name not in self._regimes:
-                table = credit_table(40_000, seed=self._seed + len(self._regimes), shift=shift, concept=concept)
-                self._regimes[name] = self._rows(table)
+                seed = self._seed + len(self._regimes)
+                rows = self._rows(credit_table(40_000, seed=seed, shift=shift, concept=concept))
+                broken = np.random.default_rng(seed).random(len(rows)) < zero_ages
+                for row, bad in zip(rows, broken, strict=True):
+                    if bad:
+                        row["age"] = 0
+                self._regimes[name] = rows
             self._regime, self._cursor = name, 0
 
     def _next(self) -> dict[str, Any]:
