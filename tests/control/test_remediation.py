@@ -119,3 +119,26 @@ def test_retraining_has_its_own_cooldown_across_rules() -> None:
     assert [(d.action, d.held is None) for d in held] == [("retrain", False), ("notify", True)]
     assert "cooldown 24h" in (held[0].held or "")
     assert [d.held for d in r.decide(page(2), now=90_000.0)] == [None]  # a day later
+
+
+def test_a_held_alarm_counts_from_its_episode_start_so_a_restart_does_not_act_again() -> None:
+    """A restarted controller first hears of a lasting alarm through a `held` announcement: it counts the windows
+    from the episode's first window (in the announcement), so a `windows: 2` rule that already acted is not called
+    again, and one with a longer count still fires in the right window."""
+    policy = parse_policy(
+        "rules:\n  - {name: two, model: credit, when: {drift: {severity: critical, windows: 2}}, do: [freeze]}\n"
+        "  - {name: five, model: credit, when: {drift: {severity: critical, windows: 5}}, do: [notify],"
+        " notify: {url: 'http://127.0.0.1:9/hook'}}\n"
+    )
+
+    def held(window: int) -> Any:
+        alarm = {"model": "credit", "version": 2, "variant": "stable", "kind": "drift", "transition": "held",
+                 "severity": "critical", "subjects": {}, "window": window, "time": 0.0,
+                 "evidence": {"held": "still active", "since_window": 5}}  # fmt: skip
+        return signal_of(AlarmEvent(alarm, 0.0))
+
+    restarted = Remediator(policy)  # raised at window 5; it acted at window 6 before the restart
+    assert restarted.decide(held(7), now=0.0) == []  # third window: `two` is past its count, `five` not there yet
+    assert restarted.decide(held(8), now=0.0) == []
+    [d] = restarted.decide(held(9), now=0.0)  # the fifth window of the episode
+    assert (d.rule, d.action) == ("five", "notify")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,7 +54,15 @@ def demo(
     def narrator(load: Any, context: Any) -> Narrator:
         return Narrator(console, load, context)
 
-    result, server = run_story(demo_settings, narrator, pace=Pace.fast() if fast else Pace(), port=port)
+    def on_term(signum: int, frame: Any) -> None:  # a cancelled job: unwind, so the server is stopped too
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        result, server = run_story(demo_settings, narrator, pace=Pace.fast() if fast else Pace(), port=port)
+    except RuntimeError as exc:  # TimedOut, or the server did not start
+        console.print(f"[red]the demo stopped[/]: {exc}; the server's log is {demo_home / 'server.log'}")
+        raise typer.Exit(1) from None
     try:
         from modelpilot.registry import Registry
 

@@ -102,6 +102,9 @@ class Decision:
     evidence: Mapping[str, Any]
 
 
+SEEN_MAX = 100_000
+
+
 class Remediator:
     """Applies a policy to signals, with memory of active alarms, cooldowns and the hourly action budget."""
 
@@ -111,14 +114,15 @@ class Remediator:
         self._first_at: dict[tuple[str, int | None, str | None, str], float] = {}  # active signal -> first seen
         self._last_acted: dict[tuple[str, str], float] = {}  # (rule, model) -> when it last acted
         self._actions: dict[str, list[float]] = {}  # model -> times of actions taken
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # signal ids decided, oldest first (bounded: SEEN_MAX)
+        self._remembered: set[int] = set()  # stored decisions taken back (or made here), by id
         self._last_retrain: dict[str, float] = {}  # model -> when a retraining last started (any rule)
 
     def decide(self, signal: Signal, *, now: float) -> list[Decision]:
         """The decisions ``signal`` calls for (an id seen before calls for none: redelivery is harmless)."""
         if signal.id in self._seen:
             return []
-        self._seen.add(signal.id)
+        self._see(signal.id)
         windows = self._track(signal)
         out: list[Decision] = []
         for rule in self.policy.rules:
@@ -135,17 +139,27 @@ class Remediator:
                 self._actions.setdefault(signal.model, []).extend(now for a in rule.do if a != "require_approval")
         return out
 
-    def remember(self, past: Iterable[tuple[str, str, str, str, float]], *, now: float) -> int:
-        """Take back what earlier controllers decided: ``(model, rule, action, signal id, when)`` of stored
-        decisions, so a restart or a new leader keeps the cooldowns, the hourly budget and the retraining cooldown,
-        and a redelivered signal calls for nothing. Returns how many were taken."""
+    def _see(self, ident: str) -> None:
+        self._seen[ident] = None
+        if len(self._seen) > SEEN_MAX:  # a lasting alarm is announced every window: forget the oldest ids
+            del self._seen[next(iter(self._seen))]
+
+    def made(self, ident: int) -> None:
+        """The stored decision ``ident`` came from this remediator: :meth:`remember` must not count it again."""
+        self._remembered.add(ident)
+
+    def remember(self, past: Iterable[tuple[int, str, str, str, str, float]], *, now: float) -> int:
+        """Take back what controllers decided: ``(id, model, rule, action, signal id, when)`` of stored decisions,
+        so a restart or a new leader keeps the cooldowns, the hourly budget and the retraining cooldown, and a
+        redelivered signal calls for nothing. A decision already known is skipped. Returns how many were taken."""
         rules = {r.name for r in self.policy.rules}
         taken = 0
-        for model, rule, action, signal_id, when in past:
-            if rule not in rules:
+        for ident, model, rule, action, signal_id, when in past:
+            if rule not in rules or ident in self._remembered:
                 continue
+            self._remembered.add(ident)
             taken += 1
-            self._seen.add(signal_id)
+            self._see(signal_id)
             key = (rule, model)
             self._last_acted[key] = max(self._last_acted.get(key, when), when)
             if now - when < 3600.0:
@@ -175,7 +189,12 @@ class Remediator:
         if not s.active:
             self._raised.pop(key, None)
             return 0
-        first = self._raised.setdefault(key, s.window)
+        inner = s.evidence.get("evidence")
+        since = (
+            inner.get("since_window") if s.evidence.get("transition") == "held" and isinstance(inner, dict) else None
+        )
+        # a held alarm says when its episode began: a restarted controller counts from there, not from now
+        first = self._raised.setdefault(key, int(since) if isinstance(since, int) else s.window)
         if first is None or s.window is None:
             return 1
         return s.window - first + 1

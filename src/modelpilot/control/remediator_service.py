@@ -70,8 +70,10 @@ class RemediationController:
     def handle(self, events: Sequence[AlarmEvent | SloAlertEvent]) -> list[tuple[Decision, dict[str, Any]]]:
         """Decide and act on events now; returns each decision with its outcome."""
         out: list[tuple[Decision, dict[str, Any]]] = []
-        if self.lease is not None and not self.lease.held and not self.lease.acquire():
-            return out  # another controller leads and acts on these signals
+        if self.lease is not None and not self.lease.held:
+            if not self.lease.acquire():
+                return out  # another controller leads and acts on these signals
+            self.recall()  # just took the lead: what the previous leader decided holds here too
         for ev in events:
             signal = signal_of(ev)
             key = (signal.model, signal.kind, signal.slo or signal.variant)
@@ -103,11 +105,13 @@ class RemediationController:
                 model=d.model, rule=d.rule, action=d.action, signal_id=d.signal.id, evidence=d.evidence, now=now,
                 status="awaiting_approval", expires_at=expires,
             )  # fmt: skip
+            self.remediator.made(ident)
             return {"status": "awaiting_approval", "decision": ident, "expires_at": expires,
                     "on_timeout": approval.on_timeout}  # fmt: skip
         ident = self.decisions.add(
             model=d.model, rule=d.rule, action=d.action, signal_id=d.signal.id, evidence=d.evidence, now=now
         )
+        self.remediator.made(ident)
         return self._execute(ident, d, expected=("pending",))
 
     def _execute(self, ident: int, d: Decision, *, expected: tuple[str, ...]) -> dict[str, Any]:
@@ -201,7 +205,7 @@ class RemediationController:
         """Give the remediator what was decided before this process (cooldowns, hourly budget, seen signals)."""
         now = self.clock()
         past = [
-            (r.model, r.rule, r.action, r.signal_id, r.created_at)
+            (r.id, r.model, r.rule, r.action, r.signal_id, r.created_at)
             for r in self.decisions.list()
             if now - r.created_at < RECALL_S  # as when they were made: every stored decision spent its rule's turn
         ]

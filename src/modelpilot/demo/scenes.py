@@ -9,6 +9,7 @@ command (:mod:`modelpilot.demo.retrain`). Everything it reports is read back fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -120,12 +121,15 @@ class ServerProcess:
         raise RuntimeError(f"the server was not ready after {timeout:.0f} s; see {self.log}")
 
     def stop(self) -> None:
+        """SIGTERM to the server's process group (it was started in a session of its own), SIGKILL after 30 s."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._out.close()
 
@@ -241,9 +245,10 @@ def run_story(settings: Settings, narrator_factory: Any, *, pace: Pace, port: in
             text = f"v{plan.stable}" + (f" + canary v{plan.canary} {plan.weight:g}%" if plan.canary else "")
         return {"budget": statuses[0].budget_remaining if statuses else None, "plan": text}
 
-    load = LoadGenerator(server.url, rate=pace.rate, label_delay_s=pace.label_delay_s, recent=work / "recent.csv")
-    story: Narrator = narrator_factory(load, context)
+    load: LoadGenerator | None = None
     try:
+        load = LoadGenerator(server.url, rate=pace.rate, label_delay_s=pace.label_delay_s, recent=work / "recent.csv")
+        story: Narrator = narrator_factory(load, context)
         story.say(f"\n[bold]7.[/] Serving credit v{production} with `modelpilot up` on {server.url} "
                   "(monitor, SLO evaluator, rollout controller, remediation policy: one process)")  # fmt: skip
         server.ready()
@@ -291,7 +296,8 @@ def run_story(settings: Settings, narrator_factory: Any, *, pace: Pace, port: in
                 samples = ", ".join(f"{k}={v}" for k, v in c.get("samples", {}).items())
                 story.say(f"   failed check [bold]{c['name']}[/]: {stats} (samples {samples}; thresholds "
                           f"{c.get('thresholds')})")  # fmt: skip
-        story.say(f"   the canary's weight went to 0 at once: production serves v{production} alone again")
+        if result.rolled_back:
+            story.say(f"   the canary's weight went to 0 at once: production serves v{production} alone again")
         result.incidents.append({"incident": f"canary v{result.candidate} fails on west applicants",
                                  "detected_s": detected - started, "mitigated_s": detected - started})  # fmt: skip
 
@@ -324,7 +330,8 @@ def run_story(settings: Settings, narrator_factory: Any, *, pace: Pace, port: in
         if after is not None:
             story.say(f"   estimated accuracy (no labels needed) of v{production}: {after:.3f} now"
                       + (f", {before:.3f} before" if before is not None else ""))  # fmt: skip
-        story.say("   the remediation policy's rule lasting-drift calls for a retraining on recent labelled data")
+        story.say("   the remediation policy's rule lasting-drift (a critical drift alarm) asks for a retraining on "
+                  "recent labelled data")  # fmt: skip
 
         def retrained() -> Any:
             got = rollouts.latest("credit")
@@ -354,10 +361,16 @@ def run_story(settings: Settings, narrator_factory: Any, *, pace: Pace, port: in
                                  what="labels for the new version")  # fmt: skip
             old_acc = _accuracy(reg, production, "realized", drift_began + pace.label_delay_s)
             result.accuracy = {"before": old_acc, "after": new_acc}
-            story.say(f"   labels confirm it: realized accuracy v{result.retrained} {new_acc:.3f}"
-                      + (f" vs v{production} {old_acc:.3f} on the changed applicants" if old_acc else ""))  # fmt: skip
+            confirms = "labels confirm it" if old_acc is None or new_acc > old_acc else "labels do not confirm it"
+            story.say(f"   {confirms}: realized accuracy v{result.retrained} {new_acc:.3f}"
+                      + (f" vs v{production} {old_acc:.3f} on the changed applicants" if old_acc is not None
+                         else ""))  # fmt: skip
         time.sleep(pace.settle_s)
+    except BaseException:
+        server.stop()  # the story broke off (or Ctrl-C): no server left behind
+        raise
     finally:
-        load.stop()
+        if load is not None:
+            load.stop()
         reg.store.close()
     return result, server

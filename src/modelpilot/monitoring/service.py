@@ -89,6 +89,7 @@ class MonitorService:
         self._missing_seen: dict[StreamKey, int] = {}
         self._last_event: dict[str, float] = {}  # newest event time per model (exported once per batch)
         self._alarm_state: dict[tuple[StreamKey, str], str] = {}  # active alarms: (stream, kind) -> severity
+        self._alarm_since: dict[tuple[StreamKey, str], int] = {}  # active alarms: the window they were raised in
         self._lock = threading.RLock()  # held while results are recorded too: they leave in order
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -237,8 +238,10 @@ class MonitorService:
                 held = ((a.model, a.version, a.variant), a.kind)
                 if a.transition == "resolved" or a.severity is None:
                     self._alarm_state.pop(held, None)
+                    self._alarm_since.pop(held, None)
                 else:
                     self._alarm_state[held] = a.severity
+                    self._alarm_since.setdefault(held, a.window)
             self._export(r)
             if r.kind == "traffic":
                 for kind in ("drift", "quality", "performance", "change"):
@@ -273,14 +276,15 @@ class MonitorService:
         if self.on_alarm is None:
             return
         moved = {a.kind for a in r.alarms}
-        for kind in ("drift", "quality", "performance", "change"):
+        for kind in ("drift", "quality", "change"):  # performance alarms also come from label windows, numbered apart
             severity = self._alarm_state.get(((r.model, r.version, r.variant), kind))
             if severity is None or kind in moved:
                 continue
+            since = self._alarm_since.get(((r.model, r.version, r.variant), kind))
             held = Alarm(
                 model=r.model, version=r.version, variant=r.variant, kind=kind, transition="held",
                 severity="critical" if severity == "critical" else "warning", subjects={}, window=r.window,
-                time=r.end, evidence={"held": "still active in this window"},
+                time=r.end, evidence={"held": "still active in this window", "since_window": since},
             )  # fmt: skip
             try:
                 self.on_alarm(held)
@@ -348,6 +352,7 @@ class MonitorService:
                 "label_index": [[k[0], k[1], k[2], i] for k, i in self._label_index.items()],
                 "position": dict(self.position),
                 "alarm_state": [[k[0], k[1], k[2], kind, sev] for (k, kind), sev in self._alarm_state.items()],
+                "alarm_since": [[k[0], k[1], k[2], kind, w] for (k, kind), w in self._alarm_since.items()],
                 "last_event": dict(self._last_event),
             }
             pending, self._unrecorded = self._unrecorded, []
@@ -393,6 +398,10 @@ class MonitorService:
             self._alarm_state = {  # alarms active at the snapshot: their windows keep counting as in alarm
                 ((str(mdl), int(ver), str(var)), str(kind)): str(sev)
                 for mdl, ver, var, kind, sev in state.get("alarm_state", [])
+            }
+            self._alarm_since = {
+                ((str(mdl), int(ver), str(var)), str(kind)): int(w)
+                for mdl, ver, var, kind, w in state.get("alarm_since", [])
             }
             self._last_event = {str(k): float(v) for k, v in state.get("last_event", {}).items()}
             for model, t in self._last_event.items():
