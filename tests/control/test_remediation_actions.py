@@ -109,7 +109,9 @@ def test_a_page_rolls_back_the_canary_and_notifies(registry: Registry, hook: Hoo
     assert entries[0][1]["outcome"]["status"] == "done"
 
 
-def test_lasting_drift_falls_back_and_a_ticket_freezes_rollouts(registry: Registry, tmp_path: Path) -> None:
+def test_lasting_drift_falls_back_and_a_ticket_freezes_rollouts(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     policy = parse_policy(
         "rules:\n"
         "  - {name: drifted, when: {drift: {severity: critical, windows: 2}}, do: [fallback]}\n"
@@ -133,6 +135,9 @@ def test_lasting_drift_falls_back_and_a_ticket_freezes_rollouts(registry: Regist
     with pytest.raises(ConflictError, match="frozen"):
         RolloutStore(registry).start(spec, now=time.time(), actor="t", reason="try", evidence={})
     home = ["--home", str(tmp_path / "home")]
+    capsys.readouterr()
+    assert main([*home, "rollout", "approve", "credit"]) != 0  # an approval would move a held rollout on
+    assert "frozen" in capsys.readouterr().err
     assert main([*home, "rollout", "unfreeze", "credit", "--reason", "budget recovered"]) == 0
     RolloutStore(registry).start(spec, now=time.time(), actor="t", reason="try", evidence={})
 

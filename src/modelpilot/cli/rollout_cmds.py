@@ -19,7 +19,7 @@ from modelpilot.cli.output import OutputFormat, console, emit, table
 from modelpilot.control.analysis import load_analysis
 from modelpilot.control.rollout import Rollout, RolloutSpec, abort, approve, pause, resume
 from modelpilot.control.rollouts import RolloutStore
-from modelpilot.errors import InvalidInputError, NotFoundError
+from modelpilot.errors import ConflictError, InvalidInputError, NotFoundError
 from modelpilot.slo.spec import parse_duration
 
 __all__ = ["rollout_app"]
@@ -169,6 +169,14 @@ def abort_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt) -> None:
 @rollout_app.command("approve")
 def approve_cmd(ctx: typer.Context, name: NameArg, reason: ReasonOpt = "approved") -> None:
     """Let a rollout waiting for approval take its next step (or be promoted, at 100)."""
+    from modelpilot.control.freeze import frozen
+
+    held = frozen(registry(ctx), name)
+    if held is not None:  # a freeze holds running rollouts at their step: an approval would move one on
+        raise ConflictError(
+            f"rollouts of {name!r} are frozen: {held}",
+            hint=f"wait for the budget to recover, or lift it first: modelpilot rollout unfreeze {name} --reason TEXT",
+        )
     _change(ctx, name, "rollout.approve", reason, lambda r, now: approve(r, now=now))
 
 
