@@ -18,7 +18,7 @@ from modelpilot.events.spool import Spool
 if TYPE_CHECKING:
     from modelpilot.events.kafka import KafkaBus
 
-__all__ = ["claim_spool", "kafka_bus", "open_bus"]
+__all__ = ["check_bus", "claim_spool", "kafka_bus", "open_bus"]
 
 
 def claim_spool(base: Path, *, slots: int = 256, **options: Any) -> Spool:
@@ -76,8 +76,18 @@ def kafka_bus(settings: Settings, *, spool: bool = True, create_topics: bool = T
         ) from exc
 
 
+def check_bus(settings: Settings) -> None:
+    """Refuse event settings that cannot work together (before anything is started)."""
+    if settings.events.bus == "kafka" and settings.events.jsonl_path is not None:
+        raise ConfigError(
+            "events.jsonl_path: with events.bus=kafka the events are on the Kafka topics, not in a file",
+            hint="unset events.jsonl_path, or set events.bus=memory",
+        )
+
+
 def open_bus(settings: Settings) -> Bus:
     """The bus ``settings.events.bus`` names."""
+    check_bus(settings)
     if settings.events.bus == "kafka":
         return kafka_bus(settings)
     return InProcessBus(settings.events.queue_size)

@@ -29,10 +29,10 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -43,7 +43,10 @@ from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEven
 from modelpilot.events.spool import Record, Spool
 from modelpilot.telemetry import metrics
 
-__all__ = ["KafkaBus", "KafkaTopics", "decode", "encode", "first_offsets"]
+if TYPE_CHECKING:
+    from modelpilot.events.kafka_reader import Reader
+
+__all__ = ["KafkaBus", "KafkaTopics", "decode", "encode", "structured"]
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +99,20 @@ def encode(event: Event, *, source: str = "modelpilot") -> tuple[bytes, bytes]:
     return model.encode(), orjson.dumps(ce, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def decode(value: bytes) -> Event:
-    """An event from a message value written by :func:`encode`; InvalidInputError names what is wrong."""
+def structured(value: bytes) -> CloudEvent:
+    """The structured-mode CloudEvent in a message value; InvalidInputError names what is wrong."""
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"message: not JSON ({exc})", hint="send structured CloudEvents") from None
     if not isinstance(doc, dict) or "type" not in doc or "data" not in doc:
         raise InvalidInputError("message: not a structured CloudEvent", hint="give it type and data")
-    attributes = {k: v for k, v in doc.items() if k != "data"}
-    return from_cloudevent(CloudEvent(attributes, doc["data"]))
+    return CloudEvent({k: v for k, v in doc.items() if k != "data"}, doc["data"])
+
+
+def decode(value: bytes) -> Event:
+    """An event from a message value written by :func:`encode`; InvalidInputError names what is wrong."""
+    return from_cloudevent(structured(value))
 
 
 class KafkaBus:
@@ -172,9 +179,8 @@ class KafkaBus:
         self._stop = threading.Event()
         self._closed = False
         self._threads: list[threading.Thread] = []
-        self._consumers: list[Consumer] = []
+        self._readers: list[Reader] = []
         self._last_drop_log = 0.0
-        self.skipped = 0
         self.dropped = 0
         self.delivered = 0
         self.spooled = 0
@@ -417,87 +423,22 @@ class KafkaBus:
     # ----------------------------------------------------------------------------------------------- consume
     def subscribe(self, subscriber: Subscriber, *, group: str | None = "modelpilot",
                   topics: Sequence[str] | None = None, batch: int = 500) -> None:  # fmt: skip
-        """Feed ``subscriber`` from a consumer on a thread.
+        """Feed ``subscriber`` from a consumer on a thread (:class:`~modelpilot.events.kafka_reader.Reader`).
 
         With a ``group``, a member of that consumer group: offsets are committed after each batch the subscriber
         took. With ``group=None``, every partition of ``topics`` is read from its end, by this process alone.
         """
-        settings = {
-            "bootstrap.servers": self.bootstrap,
-            "group.id": group or f"modelpilot-reader-{id(self)}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest" if group else "latest",
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
-            "partition.assignment.strategy": "range",
-            **self.config,
-        }
-        consumer = Consumer(settings)
-        wanted = list(topics or self.topics.all)
-        if group is None:
-            meta = consumer.list_topics(timeout=15.0)
-            consumer.assign(
-                [
-                    TopicPartition(t, p, OFFSET_END)
-                    for t in wanted
-                    if t in meta.topics
-                    for p in meta.topics[t].partitions
-                ]
-            )
-        else:
-            consumer.subscribe(wanted)
-        self._consumers.append(consumer)
-        thread = threading.Thread(
-            target=self._consume, args=(consumer, subscriber, batch, group is not None),
-            name=f"modelpilot-kafka-{group or 'reader'}", daemon=True,
-        )  # fmt: skip
-        thread.start()
-        self._threads.append(thread)
+        from modelpilot.events.kafka_reader import Reader
 
-    def _consume(self, consumer: Consumer, subscriber: Subscriber, batch: int, commit: bool) -> None:
-        while not self._stop.is_set():
-            try:
-                self._consume_once(consumer, subscriber, batch, commit)
-            except Exception:  # a reader thread must not die quietly: log, wait a moment, go on
-                log.exception("kafka: the consumer loop failed; it goes on in a second")
-                self._stop.wait(1.0)
+        reader = Reader(self.bootstrap, self.config, subscriber, group=group,
+                        topics=list(topics or self.topics.all), batch=batch, stop=self._stop)  # fmt: skip
+        reader.start()
+        self._readers.append(reader)
 
-    def _consume_once(self, consumer: Consumer, subscriber: Subscriber, batch: int, commit: bool) -> None:
-        messages = consumer.consume(batch, timeout=0.5)
-        if not messages:
-            return
-        events = self.decode_all(messages)
-        try:
-            if events:
-                subscriber(events)
-        except Exception:
-            log.exception("kafka: the subscriber failed; the batch is not committed and comes again")
-            for tp in first_offsets(messages):
-                consumer.seek(tp)
-            return
-        if commit:
-            try:
-                consumer.commit(asynchronous=False)
-            except KafkaException as exc:  # the broker is away: the next commit covers these too
-                log.warning("kafka: offsets not committed (%s)", exc)
-
-    def decode_all(self, messages: Sequence[Message]) -> list[Event]:
-        """The events in ``messages``; errors and undecodable messages are skipped, counted and logged."""
-        events: list[Event] = []
-        for m in messages:
-            problem = m.error()
-            if problem is not None:
-                if problem.code() != KafkaError._PARTITION_EOF:
-                    log.warning("kafka: %s", problem)
-                continue
-            try:
-                events.append(decode(m.value() or b""))
-            except Exception as exc:  # whatever a message makes decoding raise: skipped and counted, never fatal
-                self.skipped += 1
-                metrics.EVENTS_DROPPED.labels(reason="undecodable").inc()
-                why = exc.message if isinstance(exc, InvalidInputError) else f"{type(exc).__name__}: {exc}"
-                log.warning("kafka: skipped %s[%s]@%s: %s", m.topic(), m.partition(), m.offset(), why)
-        return events
+    @property
+    def skipped(self) -> int:
+        """Messages the readers skipped as undecodable."""
+        return sum(r.skipped for r in self._readers)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush (what the broker does not take stays in the spool), stop the threads, leave the consumer groups."""
@@ -516,17 +457,8 @@ class KafkaBus:
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout)
-        for consumer in self._consumers:
-            consumer.close()
+        for reader in self._readers:
+            reader.join(timeout)
+            reader.consumer.close()
         if self.spool is not None:
             self.spool.close()
-
-
-def first_offsets(messages: Sequence[Message]) -> list[TopicPartition]:
-    """The first offset of each partition in ``messages`` (where to seek to read them again)."""
-    first: dict[tuple[str, int], int] = {}
-    for m in messages:
-        topic, partition, offset = m.topic(), m.partition(), m.offset()
-        if m.error() is None and topic is not None and partition is not None and offset is not None:
-            first[(topic, partition)] = min(first.get((topic, partition), offset), offset)
-    return [TopicPartition(topic, partition, offset) for (topic, partition), offset in first.items()]

@@ -35,7 +35,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from modelpilot.config import MonitorSettings
 from modelpilot.errors import InvalidInputError, StoreError, UnavailableError
-from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, CloudEvent, KServePairs, from_cloudevent
+from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, KServePairs, from_cloudevent
+from modelpilot.events.kafka import structured
 from modelpilot.events.model import Event
 from modelpilot.monitoring.results import Alarm
 from modelpilot.monitoring.service import MonitorService
@@ -255,13 +256,8 @@ class KafkaMonitor:
             shard.service.position = shard.position()
 
     def _decode(self, shard: Shard, msg: Message) -> Event | None:
-        import orjson
-
         try:
-            doc = orjson.loads(msg.value() or b"")
-            if not isinstance(doc, dict) or "type" not in doc or "data" not in doc:
-                raise InvalidInputError("message: not a structured CloudEvent", hint="give it type and data")
-            ce = CloudEvent({k: v for k, v in doc.items() if k != "data"}, doc["data"])
+            ce = structured(msg.value() or b"")
             if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
                 return shard.pairs.add(ce)
             return from_cloudevent(ce)

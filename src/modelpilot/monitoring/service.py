@@ -21,9 +21,9 @@ from modelpilot.config import MonitorSettings
 from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.engine import Monitor, StreamKey
+from modelpilot.monitoring.exporter import export
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.labelwindows import LabelWindow
-from modelpilot.monitoring.performance.estimated import PROPORTION_METRICS
 from modelpilot.monitoring.performance.labels import LabelJoiner
 from modelpilot.monitoring.profiles import ProfileStore
 from modelpilot.monitoring.results import Alarm, WindowResult
@@ -35,7 +35,6 @@ __all__ = ["MonitorService"]
 
 log = logging.getLogger("modelpilot.monitor")
 _SEVERITY = {None: 0, "warning": 1, "critical": 2}
-_STATISTICS = ("psi", "js", "hellinger", "wasserstein", "ks")
 
 
 class MonitorService:
@@ -242,7 +241,7 @@ class MonitorService:
                 else:
                     self._alarm_state[held] = a.severity
                     self._alarm_since.setdefault(held, a.window)
-            self._export(r)
+            export(r)
             if r.kind == "traffic":
                 for kind in ("drift", "quality", "performance", "change"):
                     severity = self._alarm_state.get(((r.model, r.version, r.variant), kind))
@@ -290,35 +289,6 @@ class MonitorService:
                 self.on_alarm(held)
             except Exception:
                 log.exception("monitor: alarm subscriber failed")
-
-    @staticmethod
-    def _export(r: WindowResult) -> None:
-        labels = (r.model, str(r.version), r.variant)
-        if r.kind == "traffic":
-            m.MONITOR_WINDOWS.labels(*labels).inc()
-            m.MONITOR_ROWS.labels(*labels).inc(r.rows)
-            m.MONITOR_FLAGGED_ROWS.labels(*labels).inc(r.flagged_rows)
-            for c in r.drift:
-                for stat in _STATISTICS:
-                    value = getattr(c, stat)
-                    if value is not None:
-                        m.DRIFT_SCORE.labels(*labels, c.key, stat).set(value)
-                m.DRIFT_P_VALUE.labels(*labels, c.key).set(c.p_value)
-            for q in r.quality:
-                for field, count in q.counts.items():
-                    if count:
-                        m.QUALITY_VIOLATIONS.labels(*labels, q.key, field).inc(count)
-            for metric, value in (r.estimated or {}).items():
-                if value is not None:
-                    m.PERFORMANCE_ESTIMATED.labels(*labels, metric).set(value)
-                    if metric in PROPORTION_METRICS:
-                        m.PERFORMANCE_WINDOWS.labels(*labels, metric, "estimated").observe(value)
-        if r.kind == "labels":
-            for metric, value in (r.realized or {}).items():
-                if value is not None:
-                    m.PERFORMANCE_REALIZED.labels(*labels, metric).set(value)
-                    if metric in PROPORTION_METRICS:
-                        m.PERFORMANCE_WINDOWS.labels(*labels, metric, "realized").observe(value)
 
     def _label_metrics(self) -> None:
         stats = self.joiner.stats

@@ -37,7 +37,7 @@ from modelpilot.auth import Tokens
 from modelpilot.config.settings import Settings
 from modelpilot.errors import ConfigError, ModelPilotError
 from modelpilot.events.bus import Bus
-from modelpilot.events.factory import open_bus
+from modelpilot.events.factory import check_bus, open_bus
 from modelpilot.events.model import AlarmEvent
 from modelpilot.events.sinks import JsonlSink
 from modelpilot.registry import Registry
@@ -174,11 +174,8 @@ def create_app(
             hint="on Kafka run `modelpilot serve`, `modelpilot monitor --bus kafka` and `modelpilot control` "
             "(docs/operations.md), or set events.bus=memory",
         )
-    if settings.events.enabled and settings.events.bus == "kafka" and settings.events.jsonl_path is not None:
-        raise ConfigError(
-            "events.jsonl_path: with events.bus=kafka the events are on the Kafka topics, not in a file",
-            hint="unset events.jsonl_path, or set events.bus=memory",
-        )
+    if settings.events.enabled:
+        check_bus(settings)
     registry = Registry.open(settings)
     slo_specs = _slo_specs(settings, registry) if monitor else []
     policy = _policy(settings, registry) if monitor else None

@@ -62,12 +62,7 @@ def open_bus(settings: Settings) -> tuple[Bus | None, JsonlSink | None]:
     events = settings.events
     if not events.enabled:
         return None, None
-    if events.bus == "kafka" and events.jsonl_path is not None:
-        raise ConfigError(
-            "events.jsonl_path: with events.bus=kafka the events are on the Kafka topics, not in a file",
-            hint="unset events.jsonl_path, or set events.bus=memory",
-        )
-    bus = configured_bus(settings)
+    bus = configured_bus(settings)  # refuses events.jsonl_path with the Kafka bus
     sink = JsonlSink(events.jsonl_path) if events.jsonl_path else None
     if sink is not None:
         bus.subscribe(sink)
