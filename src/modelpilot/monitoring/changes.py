@@ -68,6 +68,13 @@ class ChangeWatch:
             self._one("latency", float(latency_s))
         return self
 
+    def events(self, *, errors: npt.NDArray[np.float64], latencies: npt.NDArray[np.float64]) -> ChangeWatch:
+        """Many inference events in order: whether each failed (1.0) or not (0.0), and how long each took (the
+        same detections as :meth:`event` on each in turn)."""
+        self._feed("error_rate", errors)
+        self._feed("latency", latencies)
+        return self
+
     def labelled(self, wrong: npt.NDArray[np.bool_]) -> ChangeWatch:
         """Labelled rows: whether each prediction was wrong."""
         self._feed("label_error", np.asarray(wrong, dtype=np.float64))

@@ -47,7 +47,7 @@ from modelpilot.monitoring.profile import ReferenceProfile, probability_key
 from modelpilot.monitoring.results import WindowResult
 from modelpilot.monitoring.rules import DriftRule, Persistence, QualityRule
 from modelpilot.monitoring.sketch import Sketch
-from modelpilot.monitoring.windows import Windower, WindowPolicy
+from modelpilot.monitoring.windows import Run, Windower, WindowPolicy
 
 __all__ = ["Monitor", "ProfileSource", "StreamKey", "event_columns"]
 
@@ -177,43 +177,124 @@ class Monitor:
     # ----------------------------------------------------------------------------------------------- input
     def observe(self, ev: InferenceEvent | LabelEvent) -> list[WindowResult]:
         """Take one event; return the results of the windows it closed."""
-        if isinstance(ev, LabelEvent):
-            self.counters["labels"] += 1
-            return []
-        self.counters["events"] += 1
-        if self._duplicate(ev):
-            self.counters["duplicates"] += 1
-            return []
-        stream = self.stream((ev.model, ev.version, ev.variant))
-        if stream is None:
-            name = f"{ev.model} v{ev.version}"
-            self.unprofiled[name if name in self.unprofiled or len(self.unprofiled) < 100 else "other"] += 1
-            self.counters["unprofiled"] += 1
-            return []
-        stream.changes.event(error=ev.status != 200, latency_s=ev.latency_s)
-        if ev.status != 200:
-            self.counters["failed"] += 1
-            closed = stream.windower.add({}, rows=0, time=ev.time, errors=max(ev.rows, 1), latency_s=ev.latency_s)
-            return self._judge(stream, closed)
-        cols = event_columns(stream.baseline.profile, ev)
-        rows = ev.rows
-        bad = [k for k, v in cols.items() if len(v) != rows]
-        if bad:
-            self.counters["malformed"] += 1
-            return []
-        for name in ev.features:
-            if name not in stream.baseline.layout.index:
-                stream.unknown[name] += rows
-        self.counters["rows"] += rows
-        closed = stream.windower.add(cols, rows=rows, time=ev.time, latency_s=ev.latency_s)
-        return self._judge(stream, closed)
+        return self.process((ev,))
 
     def process(self, events: Iterable[InferenceEvent | LabelEvent]) -> list[WindowResult]:
-        """Take a batch of events; return the results of every window they closed, in order."""
-        out: list[WindowResult] = []
+        """Take a batch of events; return the results of every window they closed (in order per stream).
+
+        Each stream's events are folded into its windows column-wise: the rows of consecutive events with the
+        same columns are concatenated once and every window's sketch is updated once per batch, split exactly
+        where windows close (rows and time), so the windows, statistics and alarms are those of taking the events
+        one at a time.
+        """
+        groups: dict[StreamKey, list[InferenceEvent]] = {}
+        counters = self.counters
         for ev in events:
-            out.extend(self.observe(ev))
+            if isinstance(ev, LabelEvent):
+                counters["labels"] += 1
+                continue
+            counters["events"] += 1
+            if self._duplicate(ev):
+                counters["duplicates"] += 1
+                continue
+            key: StreamKey = (ev.model, ev.version, ev.variant)
+            group = groups.get(key)
+            if group is None:
+                if self.stream(key) is None:
+                    name = f"{ev.model} v{ev.version}"
+                    self.unprofiled[name if name in self.unprofiled or len(self.unprofiled) < 100 else "other"] += 1
+                    counters["unprofiled"] += 1
+                    continue
+                group = groups[key] = []
+            group.append(ev)
+        out: list[WindowResult] = []
+        for stream_key, group in groups.items():
+            out.extend(self._fold(self.streams[stream_key], group))
         return out
+
+    def _fold(self, stream: _Stream, evs: list[InferenceEvent]) -> list[WindowResult]:
+        """Fold one stream's events (in arrival order) into its windows; judge the windows that close."""
+        profile = stream.baseline.profile
+        known = stream.baseline.layout.index
+        n = len(evs)
+        error_flags = np.empty(n, dtype=np.float64)
+        latencies = np.empty(n, dtype=np.float64)
+        times: list[float] = []
+        rows: list[int] = []
+        errors: list[int] = []
+        lats: list[float | None] = []
+        where: list[int] = []  # each windowed event's position in ``evs``
+        unknown: list[tuple[str, ...]] = []  # each windowed event's feature names the profile does not know
+        runs: list[Run] = []
+        run: list[InferenceEvent] = []
+        run_sig: tuple[Any, ...] | None = None
+        run_unknown: tuple[str, ...] = ()
+        for i, ev in enumerate(evs):
+            error_flags[i] = ev.status != 200
+            latencies[i] = ev.latency_s
+            if ev.status != 200:
+                self.counters["failed"] += 1
+                rows.append(0)
+                errors.append(max(ev.rows, 1))
+                unknown.append(())
+            else:
+                n_rows = ev.rows
+                sig = _signature(profile, ev, n_rows)
+                if sig is None:
+                    self.counters["malformed"] += 1
+                    continue
+                if sig != run_sig:
+                    if run:
+                        runs.append((len(times), _run_columns(profile, run, run_sig)))
+                        run = []
+                    run_sig = sig
+                    run_unknown = tuple(name for name, _ in sig[0] if name not in known)
+                run.append(ev)
+                self.counters["rows"] += n_rows
+                rows.append(n_rows)
+                errors.append(0)
+                unknown.append(run_unknown)
+            times.append(ev.time)
+            lats.append(ev.latency_s)
+            where.append(i)
+        runs.append((len(times), _run_columns(profile, run, run_sig) if run else {}))
+        closed = stream.windower.add_batch(times=times, rows=rows, errors=errors, latencies=lats, runs=runs)
+        out: list[WindowResult] = []
+        first = stream.windower.closed - len(closed)
+        fed = taken = 0  # events given to the change detectors; windowed events whose unknown columns are counted
+        model, version, variant = stream.key
+        for k, (e, sketch) in enumerate(closed):
+            changes: dict[str, int] = {}
+            upto = where[e] + 1
+            if upto > fed:  # the first window this event closed gets the detections up to it
+                stream.changes.events(errors=error_flags[fed:upto], latencies=latencies[fed:upto])
+                fed = upto
+                changes = stream.changes.take()
+                taken = self._count_unknown(stream, rows, unknown, taken, e + 1)
+            out.append(
+                stream.judge.window(
+                    sketch,
+                    model=model,
+                    version=version,
+                    variant=variant,
+                    index=first + k,
+                    unknown_columns=stream.unknown,
+                    changes=dict.fromkeys(self.detectors, 0) | changes,
+                )
+            )
+            stream.unknown = Counter()
+        if fed < n:
+            stream.changes.events(errors=error_flags[fed:], latencies=latencies[fed:])
+        self._count_unknown(stream, rows, unknown, taken, len(rows))
+        self.counters["windows"] += len(out)
+        return out
+
+    @staticmethod
+    def _count_unknown(stream: _Stream, rows: list[int], unknown: list[tuple[str, ...]], lo: int, hi: int) -> int:
+        for e in range(lo, hi):
+            for name in unknown[e]:
+                stream.unknown[name] += rows[e]
+        return hi
 
     def tick(self, now: float | None = None) -> list[WindowResult]:
         """Close and judge every window whose time is up."""
@@ -296,3 +377,52 @@ class Monitor:
                 del self.streams[key]
                 self.counters["restore_dropped"] += 1
         return self
+
+
+def _signature(profile: ReferenceProfile, ev: InferenceEvent, rows: int) -> tuple[Any, ...] | None:
+    """What events must share to have their columns concatenated (names and kinds of values, the probability
+    columns); ``None`` when a column's length is not the event's row count (a malformed event)."""
+    feats = tuple((name, v.dtype.kind) for name, v in ev.features.items())
+    for v in ev.features.values():
+        if v.ndim != 1 or len(v) != rows:
+            return None
+    pred = ev.prediction
+    if pred is not None:
+        pred = np.asarray(pred)
+        if pred.ndim != 1 or len(pred) != rows:
+            return None
+    classes: tuple[Any, ...] | None = None
+    if ev.probabilities is not None and profile.classes is not None:
+        proba = np.asarray(ev.probabilities)
+        names = ev.classes if ev.classes else tuple(profile.classes)
+        if proba.ndim == 2 and proba.shape[1] == len(names):
+            if proba.shape[0] != rows:
+                return None
+            classes = (ev.classes,)
+    if profile.multivariate is not None and not ev.features and rows:
+        return None  # no features: no reconstruction error for its rows
+    return feats, None if pred is None else pred.dtype.kind, classes
+
+
+def _run_columns(
+    profile: ReferenceProfile, run: list[InferenceEvent], sig: tuple[Any, ...] | None
+) -> dict[str, npt.NDArray[Any]]:
+    """The columns of consecutive events with one signature, concatenated in event order (see
+    :func:`event_columns` for one event)."""
+    if len(run) == 1:
+        return event_columns(profile, run[0])
+    assert sig is not None
+    feats = {name: np.concatenate([ev.features[name] for ev in run]) for name, _ in sig[0]}
+    cols: dict[str, npt.NDArray[Any]] = dict(feats)
+    if sig[1] is not None:
+        cols["@prediction"] = np.concatenate([np.asarray(ev.prediction) for ev in run])
+    if sig[2] is not None:
+        given = sig[2][0]
+        assert profile.classes is not None
+        names = [str(c) for c in as_text(np.asarray(given, dtype=object))] if given else list(profile.classes)
+        proba = np.concatenate([np.asarray(ev.probabilities) for ev in run])
+        for j, name in enumerate(names):
+            cols[f"@{probability_key(name)}"] = proba[:, j]
+    if profile.multivariate is not None:
+        cols["@reconstruction_error"] = profile.multivariate.errors(feats)
+    return cols

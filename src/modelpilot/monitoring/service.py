@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from modelpilot.config import MonitorSettings
-from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
+from modelpilot.events.model import Event, InferenceEvent, LabelEvent
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.engine import Monitor, StreamKey
 from modelpilot.monitoring.exporter import export
@@ -35,6 +35,9 @@ __all__ = ["MonitorService"]
 
 log = logging.getLogger("modelpilot.monitor")
 _SEVERITY = {None: 0, "warning": 1, "critical": 2}
+_OUTCOMES = {"events": "", "duplicates": "duplicate", "unprofiled": "unprofiled", "failed": "failed",
+             "malformed": "malformed"}  # fmt: skip
+"""The monitor's counters and the outcome each is exported as (``counted``: the events none of the others took)."""
 
 
 class MonitorService:
@@ -102,40 +105,66 @@ class MonitorService:
         self.handle(batch)
 
     def handle(self, events: Iterable[Event]) -> list[WindowResult]:
-        """Take events; return (and record) the windows they closed."""
+        """Take events; return (and record) the windows they closed.
+
+        Consecutive inference events go to the monitor as one batch (folded into the windows column-wise) and are
+        counted per batch; labels are joined in their place in the sequence, so a label after its prediction in
+        the same batch finds it.
+        """
         out: list[WindowResult] = []
         with self._lock:
+            run: list[InferenceEvent] = []
             for ev in events:
-                try:
-                    out.extend(self._one(ev))
-                except Exception:  # one bad event must not cost the batch, nor stop the monitor
-                    self.monitor.counters["rejected"] += 1
-                    m.MONITOR_EVENTS.labels(outcome="rejected").inc()
-                    log.exception("monitor: event %s could not be taken", getattr(ev, "request_id", "?"))
+                if isinstance(ev, InferenceEvent):
+                    run.append(ev)
+                    continue
+                if run:
+                    out.extend(self._inferences(run))
+                    run = []
+                if isinstance(ev, LabelEvent):
+                    m.MONITOR_EVENTS.labels(outcome="label").inc()
+                    try:
+                        out.extend(self._labels(self.joiner.add_event(ev)))
+                    except Exception:  # one bad label must not cost the batch, nor stop the monitor
+                        self._reject(1, ev.request_id)
+            if run:
+                out.extend(self._inferences(run))
             self._label_metrics()
             self._emit(out)
         return out
 
-    def _one(self, ev: Event) -> list[WindowResult]:
-        if isinstance(ev, AlarmEvent | SloAlertEvent):  # alarms and alerts coming back round the bus
+    def _reject(self, n: int, what: str) -> None:
+        self.monitor.counters["rejected"] += n
+        m.MONITOR_EVENTS.labels(outcome="rejected").inc(n)
+        log.exception("monitor: %s could not be taken", what)
+
+    def _inferences(self, run: list[InferenceEvent]) -> list[WindowResult]:
+        counters = self.monitor.counters
+        before = {k: counters[k] for k in _OUTCOMES}
+        try:
+            results = self.monitor.process(run)
+        except Exception:  # a bug, not bad input (that is counted by the monitor): the batch is set aside
+            self._reject(len(run), f"a batch of {len(run)} events")
             return []
-        if isinstance(ev, LabelEvent):
-            m.MONITOR_EVENTS.labels(outcome="label").inc()
-            return self._labels(self.joiner.add_event(ev))
-        before = dict(self.monitor.counters)
-        results = self.monitor.observe(ev)
-        for outcome in ("duplicates", "unprofiled", "failed", "malformed"):
-            if self.monitor.counters[outcome] > before.get(outcome, 0):
-                m.MONITOR_EVENTS.labels(outcome=outcome.rstrip("s")).inc()
-                break
-        else:
-            m.MONITOR_EVENTS.labels(outcome="counted").inc()
-        if isinstance(ev, InferenceEvent) and (ev.model, ev.version, ev.variant) in self.monitor.streams:
-            last = self._last_event.get(ev.model)  # models with a profile only: the label set stays bounded
-            if last is None or ev.time > last:
-                self._last_event[ev.model] = ev.time
-        if isinstance(ev, InferenceEvent) and ev.status == 200 and ev.prediction is not None:
-            results += self._labels(self.joiner.add_event(ev))
+        counted = counters["events"] - before["events"]
+        for key, outcome in _OUTCOMES.items():
+            new = counters[key] - before[key]
+            if new and outcome:
+                m.MONITOR_EVENTS.labels(outcome=outcome).inc(new)
+                counted -= new
+        if counted:
+            m.MONITOR_EVENTS.labels(outcome="counted").inc(counted)
+        streams = self.monitor.streams
+        last = self._last_event
+        for ev in run:
+            if ev.status == 200 and ev.prediction is not None:
+                try:
+                    results += self._labels(self.joiner.add_event(ev))
+                except Exception:  # its windows are counted; only its label join is lost (and counted)
+                    self._reject(1, f"the prediction of {ev.request_id}")
+            t = last.get(ev.model)
+            if (t is None or ev.time > t) and (ev.model, ev.version, ev.variant) in streams:
+                last[ev.model] = ev.time  # models with a profile only: the label set stays bounded
         return results
 
     def _labels(self, joined: Iterable[Any]) -> list[WindowResult]:

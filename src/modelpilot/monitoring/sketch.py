@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,18 @@ class Sketch:
         if time is not None:
             self.start = time if self.start is None else min(self.start, time)
             self.end = time if self.end is None else max(self.end, time)
+        return self.count_columns(columns, rows=rows)
+
+    def count_columns(
+        self, columns: Mapping[str, npt.NDArray[Any]], *, rows: int, bounds: Sequence[int] | None = None
+    ) -> Sketch:
+        """Count ``rows`` rows of columns into the slots, quality counts, moments and estimate, and nothing else.
+
+        The batch path (:meth:`~modelpilot.monitoring.windows.Windower.add_batch`) keeps the row, event, error,
+        latency and time counts itself and hands the columns of many events here at once. ``bounds`` are the
+        events' first rows within ``columns`` (then the end): predictions outside the profile's classes keep only
+        their own event out of the performance estimate, as they would one event at a time.
+        """
         q = self.quality_counts
         absent = QUALITY_FIELDS.index("absent")
         arrays = [columns.get(key) for key in self.layout.keys]
@@ -163,26 +176,31 @@ class Sketch:
             self.flagged_rows += rows
         elif flagged is not None:
             self.flagged_rows += int(np.count_nonzero(flagged))
-        if self.estimate is not None and rows:
-            self._estimate(columns)
+        estimated = self.estimate is None or not rows or self._estimate(columns)
+        if not estimated and bounds is not None and len(bounds) > 2:
+            for lo, hi in pairwise(bounds):  # one event at a time, as if unbatched
+                if hi > lo:
+                    self._estimate({k: v[lo:hi] for k, v in columns.items()})
         return self
 
-    def _estimate(self, columns: Mapping[str, npt.NDArray[Any]]) -> None:
+    def _estimate(self, columns: Mapping[str, npt.NDArray[Any]]) -> bool:
+        """Add the rows to the performance estimate; False when their predictions are outside the classes."""
         assert self.estimate is not None
         keys = self.layout.proba_keys
         if "@prediction" not in columns or any(k not in columns for k in keys):
-            return
+            return True
         proba = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in keys])
         ok = np.isfinite(proba).all(axis=1)
         if not ok.all():
             proba = proba[ok]
         if proba.shape[0] == 0:
-            return
+            return True
         pred = as_text(np.asarray(columns["@prediction"]))[ok]
         try:
             self.estimate.update(pred, proba)
         except InvalidInputError:  # predictions outside the profile's classes: counted as quality, not estimated
-            return
+            return False
+        return True
 
     def _numeric(
         self, i: int, col: NumericColumn, values: npt.NDArray[Any], *, flag: bool

@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy.typing as npt
@@ -26,7 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelpilot.monitoring.sketch import Layout, Sketch
 
-__all__ = ["WindowPolicy", "Windower"]
+__all__ = ["Run", "WindowPolicy", "Windower"]
+
+Run = tuple[int, Mapping[str, "npt.NDArray[Any]"]]
+"""Events up to (not including) this index, and their rows' columns concatenated in event order."""
 
 
 class WindowPolicy(BaseModel):
@@ -67,35 +70,73 @@ class Windower:
         latency_s: float | None = None,
     ) -> list[Sketch]:
         """Add one event's rows; return the windows that closed."""
-        out: list[Sketch] = []
-        cur = self.current
-        if (
-            time is not None
-            and cur.start is not None
-            and time - cur.start >= self.policy.seconds
-            and (cur.rows or cur.events)
-        ):
-            out.append(self._close())
-        if rows == 0:
-            self.current.update({}, rows=0, time=time, errors=errors, latency_s=latency_s)
-            return out
-        done, events = 0, 1
-        while done < rows:
-            room = self.policy.rows - self.current.rows
-            take = min(room, rows - done)
-            part = columns if (done == 0 and take == rows) else {k: v[done : done + take] for k, v in columns.items()}
-            self.current.update(
-                part,
-                rows=take,
-                time=time,
-                errors=errors if done == 0 else 0,
-                latency_s=latency_s if events else None,
-                events=events,
-            )
-            events = 0
-            done += take
-            if self.current.rows >= self.policy.rows:
-                out.append(self._close())
+        closed = self.add_batch(times=[time], rows=[rows], errors=[errors], latencies=[latency_s], runs=[(1, columns)])
+        return [sketch for _, sketch in closed]
+
+    def add_batch(
+        self,
+        *,
+        times: Sequence[float | None],
+        rows: Sequence[int],
+        errors: Sequence[int],
+        latencies: Sequence[float | None],
+        runs: Sequence[Run],
+    ) -> list[tuple[int, Sketch]]:
+        """Add many events at once; return each window that closed with the index of the event that closed it.
+
+        The same windows as :meth:`add` called on each event in turn: the boundaries are found with scalar
+        arithmetic per event, and the columns between two boundaries are counted by one vectorised update. Events
+        are described by parallel sequences (a failed call has 0 rows and its ``errors``); ``runs`` cut the events
+        into consecutive groups whose columns were concatenated (one run per set of column names and kinds).
+
+        Example:
+            >>> import numpy as np
+            >>> from modelpilot.monitoring.columns import numeric_column
+            >>> from modelpilot.monitoring.sketch import Layout
+            >>> w = Windower(Layout([numeric_column("x", "feature", np.arange(10.0))]), WindowPolicy(rows=4))
+            >>> closed = w.add_batch(times=[0.0, 1.0, 2.0], rows=[3, 3, 0], errors=[0, 0, 1],
+            ...                      latencies=[0.1, 0.1, 0.2], runs=[(2, {"x": np.arange(6.0)}), (3, {})])
+            >>> [(i, s.rows, s.events) for i, s in closed], (w.current.rows, w.current.events, w.current.errors)
+            ([(1, 4, 2)], (2, 1, 1))
+        """
+        out: list[tuple[int, Sketch]] = []
+        limit, seconds = self.policy.rows, self.policy.seconds
+        first = 0
+        for end, columns in runs:
+            pos = lo = 0  # row offset in the run: where the next event starts, and where uncounted rows start
+            bounds = [0]  # first rows of the events not yet counted (relative to ``lo``)
+            for e in range(first, end):
+                cur, t = self.current, times[e]
+                if t is not None and (cur.rows or cur.events) and cur.start is not None and t - cur.start >= seconds:
+                    if pos > lo:  # the events before ``e`` are whole: their last bound is ``pos``
+                        cur.count_columns(_rows(columns, lo, pos), rows=pos - lo, bounds=bounds)
+                    out.append((e, self._close()))
+                    lo, bounds = pos, [0]
+                    cur = self.current
+                n, lat = rows[e], latencies[e]
+                if n == 0:
+                    _stats(cur, rows=0, events=1, errors=errors[e], latency_s=lat, time=t)
+                    continue
+                done = 0
+                while done < n:
+                    take = min(limit - cur.rows, n - done)
+                    _stats(cur, rows=take, events=int(done == 0), errors=errors[e] if done == 0 else 0,
+                           latency_s=lat if done == 0 else None, time=t)  # fmt: skip
+                    done += take
+                    pos += take
+                    if cur.rows >= limit:
+                        bounds.append(pos - lo)
+                        cur.count_columns(_rows(columns, lo, pos), rows=pos - lo, bounds=bounds)
+                        out.append((e, self._close()))
+                        lo, bounds = pos, [0]
+                        cur = self.current
+                    elif done == n:
+                        bounds.append(pos - lo)
+            if pos > lo:
+                if bounds[-1] != pos - lo:
+                    bounds.append(pos - lo)
+                self.current.count_columns(_rows(columns, lo, pos), rows=pos - lo, bounds=bounds)
+            first = end
         return out
 
     def tick(self, now: float) -> list[Sketch]:
@@ -108,3 +149,22 @@ class Windower:
     def flush(self) -> list[Sketch]:
         """Close the open window whatever its size (end of a file, shutdown)."""
         return [self._close()] if (self.current.rows or self.current.events) else []
+
+
+def _rows(columns: Mapping[str, npt.NDArray[Any]], lo: int, hi: int) -> Mapping[str, npt.NDArray[Any]]:
+    if lo == 0 and all(len(v) == hi for v in columns.values()):
+        return columns
+    return {k: v[lo:hi] for k, v in columns.items()}
+
+
+def _stats(sketch: Sketch, *, rows: int, events: int, errors: int, latency_s: float | None, time: float | None) -> None:
+    """What :meth:`Sketch.update` counts besides the columns, in the same order (so float sums agree exactly)."""
+    sketch.rows += rows
+    sketch.events += events
+    sketch.errors += errors
+    if latency_s is not None:
+        sketch.latency_sum += latency_s * events
+        sketch.latency_max = max(sketch.latency_max, latency_s)
+    if time is not None:
+        sketch.start = time if sketch.start is None else min(sketch.start, time)
+        sketch.end = time if sketch.end is None else max(sketch.end, time)
