@@ -226,38 +226,31 @@ class Monitor:
         where: list[int] = []  # each windowed event's position in ``evs``
         unknown: list[tuple[str, ...]] = []  # each windowed event's feature names the profile does not know
         runs: list[Run] = []
-        run: list[InferenceEvent] = []
-        run_sig: tuple[Any, ...] | None = None
-        run_unknown: tuple[str, ...] = ()
-        for i, ev in enumerate(evs):
-            error_flags[i] = ev.status != 200
-            latencies[i] = ev.latency_s
-            if ev.status != 200:
-                self.counters["failed"] += 1
-                rows.append(0)
-                errors.append(max(ev.rows, 1))
-                unknown.append(())
-            else:
-                n_rows = ev.rows
-                sig = _signature(profile, ev, n_rows)
-                if sig is None:
-                    self.counters["malformed"] += 1
-                    continue
-                if sig != run_sig:
-                    if run:
-                        runs.append((len(times), _run_columns(profile, run, run_sig)))
-                        run = []
-                    run_sig = sig
-                    run_unknown = tuple(name for name, _ in sig[0] if name not in known)
-                run.append(ev)
-                self.counters["rows"] += n_rows
-                rows.append(n_rows)
-                errors.append(0)
-                unknown.append(run_unknown)
-            times.append(ev.time)
-            lats.append(ev.latency_s)
-            where.append(i)
-        runs.append((len(times), _run_columns(profile, run, run_sig) if run else {}))
+        for lo, hi in _slices(evs):
+            for members, columns in _runs(profile, evs, lo, hi):
+                names = (n for n in ((members and evs[members[0][0]].features) or ()) if n not in known)
+                run_unknown = tuple(names) if columns else ()
+                for i, n_rows in members:
+                    ev = evs[i]
+                    if n_rows < 0:
+                        self.counters["failed"] += 1
+                        rows.append(0)
+                        errors.append(max(ev.rows, 1))
+                        unknown.append(())
+                    else:
+                        self.counters["rows"] += n_rows
+                        rows.append(n_rows)
+                        errors.append(0)
+                        unknown.append(run_unknown)
+                    times.append(ev.time)
+                    lats.append(ev.latency_s)
+                    where.append(i)
+                runs.append((len(times), columns))
+            for i in range(lo, hi):  # malformed events are in no run, but the change detectors see every event
+                ev = evs[i]
+                error_flags[i] = ev.status != 200
+                latencies[i] = ev.latency_s
+        self.counters["malformed"] += n - len(times)
         closed = stream.windower.add_batch(times=times, rows=rows, errors=errors, latencies=lats, runs=runs)
         out: list[WindowResult] = []
         first = stream.windower.closed - len(closed)
@@ -377,6 +370,121 @@ class Monitor:
                 del self.streams[key]
                 self.counters["restore_dropped"] += 1
         return self
+
+
+def _slices(evs: list[InferenceEvent]) -> list[tuple[int, int]]:
+    """Cut a stream's events into slices whose successful events carry the same column names (checked cheaply;
+    :func:`_runs` verifies the rest). Failed calls bring no columns and stay in the slice they fall in."""
+    out: list[tuple[int, int]] = []
+    lo, key = 0, None
+    for i, ev in enumerate(evs):
+        if ev.status != 200:
+            continue
+        k = (tuple(ev.features), ev.prediction is None, ev.probabilities is None, ev.classes)
+        if k != key:
+            if i > lo:
+                out.append((lo, i))
+            lo, key = i, k
+    out.append((lo, len(evs)))
+    return out
+
+
+_Members = list[tuple[int, int]]
+"""Events of a run by position, with their rows (-1 for a failed call)."""
+
+
+def _runs(
+    profile: ReferenceProfile, evs: list[InferenceEvent], lo: int, hi: int
+) -> list[tuple[_Members, dict[str, npt.NDArray[Any]]]]:
+    """The runs of ``evs[lo:hi]``: their events and concatenated columns. One run when every column has one type
+    and one value per row in every event (the common case, checked with whole-column operations); otherwise each
+    event is checked on its own, malformed ones are left out and the others grouped by :func:`_signature`."""
+    ok = [ev for ev in evs[lo:hi] if ev.status == 200]
+    members = [(i, evs[i].rows if evs[i].status == 200 else -1) for i in range(lo, hi)]
+    if not ok:
+        return [(members, {})]
+    columns = _fast_columns(profile, ok, [n for _, n in members if n >= 0])
+    if columns is not None:
+        return [(members, columns)]
+    out: list[tuple[_Members, dict[str, npt.NDArray[Any]]]] = []
+    run: list[InferenceEvent] = []
+    run_members: _Members = []
+    run_sig: tuple[Any, ...] | None = None
+    for i, n_rows in members:
+        ev = evs[i]
+        if n_rows >= 0:
+            sig = _signature(profile, ev, n_rows)
+            if sig is None:
+                continue  # malformed
+            if sig != run_sig and run:
+                out.append((run_members, _run_columns(profile, run, run_sig)))
+                run, run_members = [], []
+            run_sig = sig
+            run.append(ev)
+        run_members.append((i, n_rows))
+    if run_members:
+        out.append((run_members, _run_columns(profile, run, run_sig) if run else {}))
+    return out
+
+
+def _fast_columns(
+    profile: ReferenceProfile, run: list[InferenceEvent], rows: list[int]
+) -> dict[str, npt.NDArray[Any]] | None:
+    """Concatenate the columns of events with the same column names, or ``None`` when any column mixes value types
+    or has a length other than its event's rows (then the events are taken apart one by one)."""
+    first = run[0]
+    if len(run) == 1:
+        sig = _signature(profile, first, rows[0])
+        return None if sig is None else _run_columns(profile, run, sig)
+    want = np.asarray(rows, dtype=np.int64)
+    total = int(want.sum())
+
+    def joined(arrays: list[Any]) -> npt.NDArray[Any] | None:
+        if len({a.dtype for a in arrays}) != 1:
+            return None
+        if not np.array_equal(np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays)), want):
+            return None
+        try:
+            out = np.concatenate(arrays)
+        except ValueError:  # arrays of different dimensions
+            return None
+        return out if out.ndim == 1 and len(out) == total else None
+
+    feats: dict[str, npt.NDArray[Any]] = {}
+    for name in first.features:
+        column = joined([ev.features[name] for ev in run])
+        if column is None:
+            return None
+        feats[name] = column
+    cols: dict[str, npt.NDArray[Any]] = dict(feats)
+    if first.prediction is not None:
+        pred = joined([np.asarray(ev.prediction) for ev in run])
+        if pred is None:
+            return None
+        cols["@prediction"] = pred
+    if first.probabilities is not None and profile.classes is not None:
+        names = (
+            [str(c) for c in as_text(np.asarray(first.classes, dtype=object))]
+            if first.classes
+            else list(profile.classes)
+        )
+        probas = [np.asarray(ev.probabilities) for ev in run]
+        if not all(p.ndim == 2 for p in probas):
+            return None
+        widths = {p.shape[1] for p in probas}
+        if len(widths) != 1:
+            return None
+        if widths == {len(names)}:
+            if not np.array_equal(np.fromiter(map(len, probas), dtype=np.int64, count=len(probas)), want):
+                return None
+            proba = np.concatenate(probas)
+            for j, name in enumerate(names):
+                cols[f"@{probability_key(name)}"] = proba[:, j]
+    if profile.multivariate is not None:
+        if not feats and total:
+            return None
+        cols["@reconstruction_error"] = profile.multivariate.errors(feats)
+    return cols
 
 
 def _signature(profile: ReferenceProfile, ev: InferenceEvent, rows: int) -> tuple[Any, ...] | None:

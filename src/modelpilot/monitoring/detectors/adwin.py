@@ -187,6 +187,13 @@ class ADWIN(BaseDetector):
         return (self._n_seen + 1) % self._clock == 0 and self._check()
 
     def _step_many(self, xs: npt.NDArray[np.float64]) -> list[int]:
+        hist = self._hist
+        if (hist.n == 0 or hist.lo == hist.hi == 0.0) and not xs.any():
+            # Zeros into a window of zeros (a healthy error indicator): every split's means are equal, so no test
+            # can cut; only the buckets change.
+            for v in xs.tolist():
+                hist.insert(v)
+            return []
         hits: list[int] = []
         values = xs.tolist()
         start = 0
