@@ -80,8 +80,9 @@ LOADGEN_CPU = "1"
 BODIES_IN_CYCLE = 100  # 80 one-row and 20 sixteen-row bodies, interleaved: every fifth body has 16 rows
 BIG_ROWS = 16
 
-CONTENDERS = ("modelpilot-on", "modelpilot-off", "mlserver", "floor", "floor-threaded")  # table order
-RUN_ORDER = ("floor", "floor-threaded", "mlserver", "modelpilot-off", "modelpilot-on")
+CONTENDERS = ("modelpilot-up", "modelpilot-on", "modelpilot-off", "mlserver", "floor", "floor-threaded")  # table order
+RUN_ORDER = ("floor", "floor-threaded", "mlserver", "modelpilot-off", "modelpilot-on", "modelpilot-up")
+TARGET_UP_VS_ON = 0.9
 TARGET_VS_MLSERVER = 1.5
 TARGET_VS_FLOOR = 0.9
 TARGET_P50_OVERHEAD = 1.05
@@ -128,6 +129,8 @@ class Outcome:
     skipped: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    monitor: dict[str, float] = field(default_factory=dict)  # modelpilot-up: what its counters say was watched
+    monitor_failed: bool = False
 
     def add(self, cells: dict[int, Cell]) -> None:
         for conc, cell in cells.items():
@@ -172,7 +175,7 @@ class Workload:
                     {"name": name, "shape": [block.shape[0]], "datatype": "FP64", "data": block[:, j]}
                     for j, name in enumerate(FEATURES)
                 ]
-            payload: dict[str, Any] = {"id": f"bench-{i}", "inputs": inputs}
+            payload: dict[str, Any] = {"inputs": inputs}  # no id: the server gives each request its own
             if outputs:
                 payload["outputs"] = [{"name": name} for name in outputs]
             out.append(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
@@ -547,6 +550,57 @@ def bench_floor(
         bodies = work.bodies("matrix")
         verify(port, bodies, work, outcome)
         outcome.add(measure(name, port, bodies, args, wrk, work.workdir, proc))
+        if embedded:
+            check_monitor(port, outcome)
+
+
+def _samples(port: int) -> dict[str, float]:
+    """Sums of the server's own counters that show whether every request was watched."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = http_call(port, "GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            key = sample.name
+            if key == "modelpilot_requests_total":
+                key += "{ok}" if sample.labels.get("code") == "200" else "{failed}"
+            elif key == "modelpilot_monitor_events_total":
+                key += "{" + sample.labels.get("outcome", "") + "}"
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+def check_monitor(port: int, outcome: Outcome, timeout: float = 60.0) -> None:
+    """After the load: wait until the monitor has taken every queued event, then prove from modelpilot's counters
+    that it watched every request answered (each request has its own id, so none is a duplicate) and dropped none.
+    A miss is recorded as an error of the row."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = _samples(port)
+        answered = s.get("modelpilot_requests_total{ok}", 0.0) + s.get("modelpilot_requests_total{failed}", 0.0)
+        watched = s.get("modelpilot_monitor_events_total{counted}", 0.0) + s.get(
+            "modelpilot_monitor_events_total{failed}", 0.0
+        )
+        dropped = s.get("modelpilot_events_dropped_total", 0.0)
+        if watched + dropped >= answered or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    others = {k.split("{")[1].rstrip("}"): v for k, v in s.items() if k.startswith("modelpilot_monitor_events_total")}
+    others = {k: v for k, v in others.items() if k not in ("counted", "failed", "label") and v}
+    ok = watched == answered and dropped == 0 and not others
+    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, **others}
+    note = (
+        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}"
+        + "".join(f", {k} {v:,.0f}" for k, v in others.items())
+        + ("" if ok else " — NOT every request was watched")
+    )
+    outcome.notes.append(note)
+    print(f"  {outcome.name}: {note}", flush=True)
+    if not ok:
+        outcome.monitor_failed = True
 
 
 def _mlserver_python() -> Path:
@@ -663,7 +717,9 @@ def _register_and_route(work: Workload, home: Path) -> None:
     (home / ".bench-ready").write_text(version)
 
 
-def bench_modelpilot(work: Workload, args: argparse.Namespace, wrk: str, outcome: Outcome, *, events: bool) -> None:
+def bench_modelpilot(
+    work: Workload, args: argparse.Namespace, wrk: str, outcome: Outcome, *, events: bool, embedded: bool = False
+) -> None:
     outcome.versions = {
         "python": platform.python_version(),
         **_versions("modelpilot", "starlette", "uvicorn", "httptools", "uvloop", "orjson", "numpy", "scikit-learn"),
@@ -671,8 +727,11 @@ def bench_modelpilot(work: Workload, args: argparse.Namespace, wrk: str, outcome
     }
     home = prepare_modelpilot_home(work)
     port = free_port()
-    cmd = [_modelpilot_cli(), "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "1"]
+    if embedded:  # the whole loop in one process: server, monitor, SLO evaluator, controller
+        cmd = [_modelpilot_cli(), "--home", str(home), "up", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        cmd = [_modelpilot_cli(), "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--workers", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
     env["MODELPILOT_EVENTS__ENABLED"] = "true" if events else "false"
     name = outcome.name
@@ -681,6 +740,57 @@ def bench_modelpilot(work: Workload, args: argparse.Namespace, wrk: str, outcome
         bodies = work.bodies(args.modelpilot_inputs)
         verify(port, bodies, work, outcome)
         outcome.add(measure(name, port, bodies, args, wrk, work.workdir, proc))
+        if embedded:
+            check_monitor(port, outcome)
+
+
+def _samples(port: int) -> dict[str, float]:
+    """Sums of the server's own counters that show whether every request was watched."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = http_call(port, "GET", "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            key = sample.name
+            if key == "modelpilot_requests_total":
+                key += "{ok}" if sample.labels.get("code") == "200" else "{failed}"
+            elif key == "modelpilot_monitor_events_total":
+                key += "{" + sample.labels.get("outcome", "") + "}"
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+def check_monitor(port: int, outcome: Outcome, timeout: float = 60.0) -> None:
+    """After the load: wait until the monitor has taken every queued event, then prove from modelpilot's counters
+    that it watched every request answered (each request has its own id, so none is a duplicate) and dropped none.
+    A miss is recorded as an error of the row."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = _samples(port)
+        answered = s.get("modelpilot_requests_total{ok}", 0.0) + s.get("modelpilot_requests_total{failed}", 0.0)
+        watched = s.get("modelpilot_monitor_events_total{counted}", 0.0) + s.get(
+            "modelpilot_monitor_events_total{failed}", 0.0
+        )
+        dropped = s.get("modelpilot_events_dropped_total", 0.0)
+        if watched + dropped >= answered or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    others = {k.split("{")[1].rstrip("}"): v for k, v in s.items() if k.startswith("modelpilot_monitor_events_total")}
+    others = {k: v for k, v in others.items() if k not in ("counted", "failed", "label") and v}
+    ok = watched == answered and dropped == 0 and not others
+    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, **others}
+    note = (
+        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}"
+        + "".join(f", {k} {v:,.0f}" for k, v in others.items())
+        + ("" if ok else " — NOT every request was watched")
+    )
+    outcome.notes.append(note)
+    print(f"  {outcome.name}: {note}", flush=True)
+    if not ok:
+        outcome.monitor_failed = True
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -712,6 +822,8 @@ def table_rows(outcomes: dict[str, Outcome], concurrency: Sequence[int]) -> list
                 continue
             cell = outcome.cells[conc]
             note = "ERRORS" if cell.errors else ""
+            if outcome.monitor_failed:
+                note = (note + " " if note else "") + "NOT every request watched"
             rows.append(
                 [
                     name,
@@ -735,9 +847,13 @@ def ratio_rows(outcomes: dict[str, Outcome], concurrency: Sequence[int]) -> list
 
     rows = []
     for conc in concurrency:
-        on, off, mls, floor, threaded = (
-            cell(n, conc) for n in ("modelpilot-on", "modelpilot-off", "mlserver", "floor", "floor-threaded")
+        up, on, off, mls, floor, threaded = (
+            cell(n, conc)
+            for n in ("modelpilot-up", "modelpilot-on", "modelpilot-off", "mlserver", "floor", "floor-threaded")
         )
+        vs_on = _ratio(up and up.rps, on and on.rps)
+        up_outcome = outcomes.get("modelpilot-up")
+        watched = up_outcome is not None and up_outcome.monitor and not up_outcome.monitor_failed
         vs_mls = _ratio(on and on.rps, mls and mls.rps)
         vs_floor = _ratio(on and on.rps, floor and floor.rps)
         vs_threaded = _ratio(on and on.rps, threaded and threaded.rps)
@@ -745,6 +861,11 @@ def ratio_rows(outcomes: dict[str, Outcome], concurrency: Sequence[int]) -> list
         rows.append(
             [
                 str(conc),
+                _fmt_ratio(
+                    vs_on,
+                    f"≥ {TARGET_UP_VS_ON}, every request watched",
+                    None if vs_on is None else bool(vs_on >= TARGET_UP_VS_ON and watched),
+                ),
                 _fmt_ratio(vs_mls, f"≥ {TARGET_VS_MLSERVER}", None if vs_mls is None else vs_mls >= TARGET_VS_MLSERVER),
                 _fmt_ratio(vs_floor, f"≥ {TARGET_VS_FLOOR}", None if vs_floor is None else vs_floor >= TARGET_VS_FLOOR),
                 _fmt_ratio(
@@ -762,6 +883,7 @@ def ratio_rows(outcomes: dict[str, Outcome], concurrency: Sequence[int]) -> list
 MAIN_HEADER = ["server", "concurrency", "requests/s", "p50 ms", "p99 ms", "req/CPU-s", "server CPU %", "errors", "note"]
 RATIO_HEADER = [
     "concurrency",
+    "modelpilot-up / modelpilot-on req/s",
     "modelpilot-on / MLServer req/s",
     "modelpilot-on / floor req/s",
     "modelpilot-on / floor-threaded req/s",
@@ -962,7 +1084,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.argv = list(argv)
     names: list[str] = []
     for item in (x.strip() for x in args.only.split(",") if x.strip()):
-        expanded = ["modelpilot-on", "modelpilot-off"] if item == "modelpilot" else [item]
+        expanded = ["modelpilot-up", "modelpilot-on", "modelpilot-off"] if item == "modelpilot" else [item]
         for name in expanded:
             if name not in CONTENDERS:
                 parser.error(f"unknown contender {name!r}; choose from {', '.join(CONTENDERS)}, modelpilot")
@@ -1006,6 +1128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mlserver": bench_mlserver,
         "modelpilot-on": lambda w, a, k, o: bench_modelpilot(w, a, k, o, events=True),
         "modelpilot-off": lambda w, a, k, o: bench_modelpilot(w, a, k, o, events=False),
+        "modelpilot-up": lambda w, a, k, o: bench_modelpilot(w, a, k, o, events=True, embedded=True),
     }
     outcomes: dict[str, Outcome] = {}
     tmp = Path(tempfile.mkdtemp(prefix="modelpilot-bench-"))

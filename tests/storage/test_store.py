@@ -5,6 +5,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -14,7 +15,7 @@ from alembic.script import ScriptDirectory
 
 from modelpilot.errors import StoreError
 from modelpilot.storage import HEAD_REVISION, Store, normalise_url
-from modelpilot.storage.store import _enable_wal
+from modelpilot.storage.store import _enable_wal, json_dumps, json_loads
 from modelpilot.storage.tables import metadata, models
 
 
@@ -111,3 +112,26 @@ def test_many_stores_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path: Pat
         assert errors == [], (round_, errors)
         with sqlite3.connect(path) as check:
             assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_json_columns_are_written_with_orjson_and_nan_is_stored_as_null_on_both_dialects(store: Store) -> None:
+    import datetime as dt
+
+    import numpy as np
+
+    from modelpilot.storage.tables import monitor_state
+
+    state = {"x": float("nan"), "inf": float("inf"), "n": np.float64(1.5), 3: "int key", "big": 2**70}
+    with store.write() as conn:
+        conn.execute(sa.insert(monitor_state).values(name="t", state=state, updated_at=dt.datetime.now(dt.UTC)))
+    with store.read() as conn:
+        back = conn.execute(sa.select(monitor_state.c.state)).scalar_one()
+    # PostgreSQL refuses NaN in JSON: non-finite numbers are stored as null on both dialects, also when an integer
+    # beyond 64 bits (which orjson refuses) sends the document through the stdlib
+    assert back == {"x": None, "inf": None, "n": 1.5, "3": "int key", "big": 2**70}
+    assert json_dumps({"x": float("nan")}) == '{"x":null}'
+
+
+def test_json_columns_read_rows_written_before_orjson() -> None:
+    assert json_loads('{"a": NaN}')["a"] != json_loads('{"a": NaN}')["a"]  # the stdlib's NaN literal still reads
+    assert json_loads(json_dumps({"a": float("nan"), "b": np.arange(2)})) == {"a": None, "b": [0, 1]}

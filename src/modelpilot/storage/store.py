@@ -19,6 +19,8 @@ Example:
 from __future__ import annotations
 
 import importlib.resources
+import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -94,7 +97,9 @@ class Store:
         if self.dialect == "sqlite":
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(self.url, connect_args={"timeout": 30.0})
+            engine = sa.create_engine(
+                self.url, connect_args={"timeout": 30.0}, json_serializer=json_dumps, json_deserializer=json_loads
+            )
 
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -110,7 +115,7 @@ class Store:
                 conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
             return engine
-        return sa.create_engine(self.url, pool_pre_ping=True)
+        return sa.create_engine(self.url, pool_pre_ping=True, json_serializer=json_dumps, json_deserializer=json_loads)
 
     def migrate(self) -> None:
         """Bring the schema to :data:`HEAD_REVISION` (no-op when it is there already)."""
@@ -207,3 +212,43 @@ def _enable_wal(cur: Any, *, wait_s: float = 30.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns are written with orjson (the stdlib encoder was ~9% of a monitor worker's profile).
+
+    NaN and infinities become ``null`` (PostgreSQL refuses the ``NaN`` the stdlib writes, so both dialects now
+    store the same); an integer beyond 64 bits, which orjson refuses, falls back to the stdlib.
+
+    Example:
+        >>> json_dumps({"a": float("nan"), 1: [1.5, None]})
+        '{"a":null,"1":[1.5,null]}'
+    """
+    try:
+        return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(_finite(value), default=str)
+
+
+def _finite(value: Any) -> Any:
+    """Non-finite floats as ``None``, as orjson writes them (for the stdlib fallback)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy values and arrays
+        return _finite(value.tolist())
+    return value
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Read a JSON column; rows written before orjson may hold ``NaN`` literals, which the stdlib reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -41,6 +41,7 @@ __all__ = [
     "BUILD_INFO",
     "DRIFT_P_VALUE",
     "DRIFT_SCORE",
+    "DROP_REASONS",
     "EVENTS_DROPPED",
     "EVENTS_PUBLISHED",
     "EVENT_QUEUE_DEPTH",
@@ -58,6 +59,7 @@ __all__ = [
     "MONITOR_EVENTS",
     "MONITOR_FLAGGED_ROWS",
     "MONITOR_LAG",
+    "MONITOR_OUTCOMES",
     "MONITOR_ROWS",
     "MONITOR_WINDOWS",
     "PERFORMANCE_BUCKETS",
@@ -133,9 +135,24 @@ EVENT_QUEUE_DEPTH = Gauge(
 EVENTS_PUBLISHED = Counter("modelpilot_events_published_total", "Events accepted by the bus.")
 EVENTS_DROPPED = Counter(
     "modelpilot_events_dropped_total",
-    "Events dropped before reaching the bus, by reason (queue_full, closed).",
+    "Events dropped before reaching the bus or the monitor, by reason (queue_full, closed, undecodable, "
+    "unencodable, undeliverable, delivery_failed, spool_full, spool_error, spool_closed, spool_corrupt).",
     ["reason"],
 )
+DROP_REASONS = (
+    "queue_full",
+    "closed",
+    "undecodable",
+    "unencodable",
+    "undeliverable",
+    "delivery_failed",
+    "spool_full",
+    "spool_error",
+    "spool_closed",
+    "spool_corrupt",
+)
+for _reason in DROP_REASONS:  # exported at 0 from the start: sum() over them is 0, not empty, before any drop
+    EVENTS_DROPPED.labels(reason=_reason)
 SPOOL_EVENTS = Gauge(
     "modelpilot_spool_events",
     "Events held in the on-disk spool while the broker is unreachable, waiting to be replayed.",
@@ -183,6 +200,9 @@ MONITOR_EVENTS = Counter(
     "undecodable).",
     ["outcome"],
 )
+MONITOR_OUTCOMES = ("counted", "duplicate", "unprofiled", "failed", "malformed", "rejected", "label", "undecodable")
+for _outcome in MONITOR_OUTCOMES:  # exported at 0 from the start
+    MONITOR_EVENTS.labels(outcome=_outcome)
 MONITOR_LAG = Gauge(
     "modelpilot_monitor_lag",
     "Messages a Kafka monitor worker has yet to read, by topic and partition (at its last snapshot).",
