@@ -585,15 +585,17 @@ def check_monitor(port: int, outcome: Outcome, timeout: float = 60.0) -> None:
             "modelpilot_monitor_events_total{failed}", 0.0
         )
         dropped = s.get("modelpilot_events_dropped_total", 0.0)
+        spilled = s.get("modelpilot_spool_written_total", 0.0)
         if watched + dropped >= answered or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     others = {k.split("{")[1].rstrip("}"): v for k, v in s.items() if k.startswith("modelpilot_monitor_events_total")}
     others = {k: v for k, v in others.items() if k not in ("counted", "failed", "label") and v}
     ok = watched == answered and dropped == 0 and not others
-    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, **others}
+    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, "spilled": spilled, **others}
     note = (
-        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}"
+        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}, "
+        f"spilled to disk on the way {spilled:,.0f}"
         + "".join(f", {k} {v:,.0f}" for k, v in others.items())
         + ("" if ok else " — NOT every request was watched")
     )
@@ -775,15 +777,17 @@ def check_monitor(port: int, outcome: Outcome, timeout: float = 60.0) -> None:
             "modelpilot_monitor_events_total{failed}", 0.0
         )
         dropped = s.get("modelpilot_events_dropped_total", 0.0)
+        spilled = s.get("modelpilot_spool_written_total", 0.0)
         if watched + dropped >= answered or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     others = {k.split("{")[1].rstrip("}"): v for k, v in s.items() if k.startswith("modelpilot_monitor_events_total")}
     others = {k: v for k, v in others.items() if k not in ("counted", "failed", "label") and v}
     ok = watched == answered and dropped == 0 and not others
-    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, **others}
+    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, "spilled": spilled, **others}
     note = (
-        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}"
+        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}, "
+        f"spilled to disk on the way {spilled:,.0f}"
         + "".join(f", {k} {v:,.0f}" for k, v in others.items())
         + ("" if ok else " — NOT every request was watched")
     )

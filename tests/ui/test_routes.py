@@ -76,6 +76,9 @@ def test_on_a_loopback_bind_anonymous_visitors_see_the_dashboard(loopback: TestC
     overview = loopback.get("/ui/api/overview").json()
     assert [m["name"] for m in overview["models"]] == ["credit"] and overview["models"][0]["health"] == "ok"
     assert set(loopback.get("/ui/api/overview?view=html").json()["html"]) == {"summary", "models", "alarms", "changes"}
+    # the event path's backlog (this process's own counters): nothing waiting, nothing dropped in a quiet test app
+    assert set(overview["backlog"]) == {"memory", "disk", "dropped"}
+    assert "event backlog:" in loopback.get("/ui/api/overview?view=html").json()["html"]["summary"]
     assert "no token here" in loopback.get("/ui/login").text
 
 

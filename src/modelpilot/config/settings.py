@@ -148,7 +148,17 @@ class EventSettings(BaseModel):
     bus: Literal["memory", "kafka"] = Field(
         "memory", description="memory: in this process (the embedded default); kafka: topics on a broker."
     )
-    queue_size: int = Field(10_000, ge=1, description="Events waiting for the bus; beyond it they are dropped.")
+    queue_size: int = Field(
+        10_000,
+        ge=1,
+        description="Events waiting in memory for the bus; beyond it they spill to disk (memory bus with spill on) "
+        "or are dropped and counted.",
+    )
+    spill: bool = Field(
+        True,
+        description="memory bus: events that do not fit in the queue wait in segment files under <home>/overflow "
+        "(bounded by events.spool.max_bytes) instead of being dropped, and are delivered in order.",
+    )
     jsonl_path: Path | None = Field(None, description="Also append every event to this JSON-lines file.")
     kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
     spool: SpoolSettings = Field(default_factory=lambda: SpoolSettings())

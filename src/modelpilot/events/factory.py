@@ -90,4 +90,13 @@ def open_bus(settings: Settings) -> Bus:
     check_bus(settings)
     if settings.events.bus == "kafka":
         return kafka_bus(settings)
-    return InProcessBus(settings.events.queue_size)
+    ev = settings.events
+    spill = None
+    if ev.spill:  # a process crash keeps what the page cache holds; the overflow needs no fsync to be useful
+        spill = claim_spool(
+            settings.home / "overflow",
+            max_bytes=ev.spool.max_bytes,
+            segment_bytes=ev.spool.segment_bytes,
+            fsync="never",
+        )
+    return InProcessBus(ev.queue_size, spill=spill)

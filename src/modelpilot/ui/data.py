@@ -29,7 +29,7 @@ from modelpilot.serving.traffic import TrafficPlans
 from modelpilot.slo.service import load_statuses
 from modelpilot.storage import tables as t
 from modelpilot.ui import shape, windows
-from modelpilot.ui.rates import RequestRates
+from modelpilot.ui.rates import RequestRates, backlog_of
 
 __all__ = ["LIMITS", "Sources", "model_detail", "overview"]
 
@@ -113,6 +113,7 @@ def overview(src: Sources, rates: RequestRates, now: float) -> dict[str, Any]:
     return {
         "generated": now,
         "models": models,
+        "backlog": backlog_of(rates.source()),
         "alarms": shape.alarm_rows(src.history.alarms(last=LIMITS["recent"])),
         "changes": shape.audit_rows(src.audit.entries(limit=LIMITS["recent"]), evidence=False),
     }

@@ -69,6 +69,17 @@ def _card(m: Data) -> str:
     )
 
 
+def _backlog(b: dict[str, float] | None) -> str:
+    """Events on their way to the monitor (in memory, spilled to disk) and dropped, in this process."""
+    if not b:
+        return ""
+    level = "critical" if b["dropped"] else "warning" if b["disk"] else "ok"
+    return (
+        f' <span class="backlog" title="events waiting for the monitor in this process">event backlog: '
+        f"{b['memory']:.0f} in memory, {b['disk']:.0f} on disk</span> " + badge(f"{b['dropped']:.0f} dropped", level)
+    )
+
+
 def overview_sections(d: Data) -> dict[str, str]:
     """The overview's live sections."""
     models = d.get("models", [])
@@ -76,6 +87,7 @@ def overview_sections(d: Data) -> dict[str, str]:
     summary = (
         f'<div class="summary"><span class="big">{len(models)}</span> model(s): '
         + " ".join(badge(f"{n} {level}", level) for level, n in counts.items() if n)
+        + _backlog(d.get("backlog"))
         + "</div>"
     )
     cards = "".join(_card(m) for m in models) or (

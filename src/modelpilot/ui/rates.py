@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from modelpilot.telemetry import metrics
 
-__all__ = ["RatePoint", "RequestRates", "Totals", "quantile", "totals_of"]
+__all__ = ["RatePoint", "RequestRates", "Totals", "backlog_of", "quantile", "totals_of"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,24 @@ def totals_of(samples: Sequence[Sample]) -> dict[Key, Totals]:
             t = out.setdefault(key, Totals())
             le = float(labels.get("le", "inf"))
             t.buckets[le] = t.buckets.get(le, 0.0) + value
+    return out
+
+
+def backlog_of(samples: Sequence[Sample]) -> dict[str, float]:
+    """The event path's state: events waiting in memory and on disk for the monitor, and events dropped.
+
+    >>> backlog_of([("modelpilot_event_queue_depth", {}, 12.0),
+    ...             ("modelpilot_events_dropped_total", {"reason": "queue_full"}, 0.0)])
+    {'memory': 12.0, 'disk': 0.0, 'dropped': 0.0}
+    """
+    out = {"memory": 0.0, "disk": 0.0, "dropped": 0.0}
+    for name, _, value in samples:
+        if name == "modelpilot_event_queue_depth":
+            out["memory"] += value
+        elif name == "modelpilot_spool_events":
+            out["disk"] += value
+        elif name == "modelpilot_events_dropped_total":
+            out["dropped"] += value
     return out
 
 
