@@ -3,8 +3,10 @@ joined into realized performance, snapshot and restore across a restart, and ins
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -281,3 +283,38 @@ def test_an_alarm_that_stays_is_announced_as_held_in_each_later_window(registry:
     ]
     first = drift[0].window
     assert [(w, [d.action for d in ds]) for w, ds in decided if ds] == [(first + 2, ["freeze"])]  # once, no noise
+
+
+def test_a_snapshot_stays_small_and_writes_only_what_changed_however_many_labels_wait(registry: Registry) -> None:
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from modelpilot.storage import tables as t
+
+    events, labels = _traffic(registry)
+    many = [dataclasses.replace(ev, request_id=f"{ev.request_id}-{k}") for k in range(200) for ev in events[:60]]
+    svc = MonitorService(registry, MonitorSettings(), name="small")
+    svc.handle(many)  # 12,000 predictions waiting for their labels
+    assert svc.joiner.pending == 12_000
+    svc.snapshot()
+    state = svc.history.load_state("small")
+    assert state is not None and len(json.dumps(state)) < 1_000_000
+    with registry.store.read() as conn:
+        rows = conn.execute(sa.select(sa.func.count()).select_from(t.label_joins)).scalar_one()
+    assert rows == 12_000
+    written: list[int] = []
+    real = svc.history._save_joins
+
+    def counting(conn: Any, name: str, joins: Any) -> None:
+        written.append(len(joins))
+        real(conn, name, joins)
+
+    svc.history._save_joins = counting  # type: ignore[method-assign]
+    svc.handle([dataclasses.replace(labels[0], request_id=f"{labels[0].request_id}-0")])  # one label joins
+    svc.handle([dataclasses.replace(events[0], request_id="new-1")])  # one more prediction waits
+    svc.snapshot()
+    assert written == [3]  # the joined prediction's row goes, the label's row and the new prediction's come
+    again = MonitorService(registry, MonitorSettings(), name="small")
+    assert again.restore() and again.joiner.pending == 12_000 and again.joiner.stats["joined"] == 1
+    assert again.joiner.to_state() == svc.joiner.to_state()

@@ -189,7 +189,7 @@ class MonitorSettings(BaseModel):
         5.0,
         gt=0,
         description="Kafka workers: closed windows reach the store (with the snapshot and offsets that passed them) "
-        "at most this long after they closed; each write carries every prediction waiting for its label.",
+        "at most this long after they closed; each write carries the label joins that changed since the last.",
     )
 
 

@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import time as _time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,7 @@ from modelpilot.errors import InvalidInputError
 from modelpilot.events.model import InferenceEvent, LabelEvent
 from modelpilot.monitoring.changes import DEFAULT_DETECTORS, ChangeWatch
 from modelpilot.monitoring.columns import as_text
+from modelpilot.monitoring.dedupe import IdFilter
 from modelpilot.monitoring.drift import Baseline
 from modelpilot.monitoring.judge import Judge
 from modelpilot.monitoring.profile import ReferenceProfile, probability_key
@@ -112,7 +113,7 @@ class Monitor:
         quality_rule: QualityRule | None = None,
         persistence: Persistence | None = None,
         clock: Callable[[], float] = _time.time,
-        dedupe: int = 100_000,
+        dedupe: int = 50_000,
         detectors: Mapping[str, str] | None = None,
     ) -> None:
         self.profiles = profiles
@@ -130,7 +131,7 @@ class Monitor:
         self.streams: dict[StreamKey, _Stream] = {}
         self._baselines: dict[tuple[str, int], Baseline] = {}
         self._missing: dict[tuple[str, int], float] = {}  # versions without a profile, when last looked up
-        self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._seen = IdFilter(self.dedupe)
         self.counters: Counter[str] = Counter()
         self.unprofiled: Counter[str] = Counter()
 
@@ -166,13 +167,7 @@ class Monitor:
         return stream
 
     def _duplicate(self, ev: InferenceEvent) -> bool:
-        ident = (ev.model, ev.variant, ev.request_id)
-        if ident in self._seen:
-            return True
-        self._seen[ident] = None
-        if len(self._seen) > self.dedupe:
-            self._seen.popitem(last=False)
-        return False
+        return self._seen.seen(ev.model, ev.variant, ev.request_id)
 
     # ----------------------------------------------------------------------------------------------- input
     def observe(self, ev: InferenceEvent | LabelEvent) -> list[WindowResult]:
@@ -343,7 +338,7 @@ class Monitor:
             ],
             "counters": dict(self.counters),
             "unprofiled": dict(self.unprofiled),
-            "seen": [list(k) for k in self._seen],
+            "seen": self._seen.to_state(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> Monitor:
@@ -351,8 +346,11 @@ class Monitor:
         self._reset()
         self.counters.update(state.get("counters", {}))
         self.unprofiled.update(state.get("unprofiled", {}))
-        for ident in state.get("seen", []):
-            self._seen[(str(ident[0]), str(ident[1]), str(ident[2]))] = None
+        seen = state.get("seen", [])
+        if isinstance(seen, Mapping):
+            self._seen = IdFilter.from_state(seen, capacity=self.dedupe)
+        else:  # a snapshot of an older build: the (model, variant, request id) triples themselves
+            self._seen = IdFilter.from_identities(seen, capacity=self.dedupe)
         for s in state.get("streams", []):
             key = (str(s["model"]), int(s["version"]), str(s["variant"]))
             stream = self.stream(key)

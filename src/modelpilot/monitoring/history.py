@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from modelpilot.monitoring.performance.journal import Changes
 from modelpilot.monitoring.results import Alarm, WindowResult
 from modelpilot.storage import Store
 from modelpilot.storage import tables as t
@@ -83,13 +84,18 @@ class MonitorHistory:
         if alarms:
             conn.execute(sa.insert(t.alarms), alarms)
 
-    def commit(self, results: Iterable[WindowResult], name: str, state: Mapping[str, Any]) -> None:
-        """Store window results and replace the snapshot ``name`` in one transaction: a worker that replays its
-        input from the snapshot's position after a crash closes each window exactly once."""
+    def commit(
+        self, results: Iterable[WindowResult], name: str, state: Mapping[str, Any], joins: Changes | None = None
+    ) -> None:
+        """Store window results, replace the snapshot ``name`` and apply its label joins' changes in one
+        transaction: a worker that replays its input from the snapshot's position after a crash closes each window
+        exactly once and joins each label once."""
         windows, alarms = self._rows(results)
         with self.store.write() as conn:
             self._insert(conn, windows, alarms)
             self._save(conn, name, state)
+            if joins:
+                self._save_joins(conn, name, joins)
 
     def windows(
         self, model: str, *, version: int | None = None, variant: str | None = None, last: int = 20
@@ -117,10 +123,40 @@ class MonitorHistory:
             rows = conn.execute(query.order_by(a.c.id.desc()).limit(last)).all()
         return [Alarm.model_validate(r.alarm) for r in reversed(rows)]
 
-    def save_state(self, name: str, state: Mapping[str, Any]) -> None:
-        """Replace the snapshot called ``name``."""
+    def save_state(self, name: str, state: Mapping[str, Any], joins: Changes | None = None) -> None:
+        """Replace the snapshot called ``name`` (and apply its label joins' changes, in the same transaction)."""
         with self.store.write() as conn:
             self._save(conn, name, state)
+            if joins:
+                self._save_joins(conn, name, joins)
+
+    @staticmethod
+    def _save_joins(conn: sa.Connection, name: str, joins: Changes) -> None:
+        """Write only what changed: a snapshot costs what happened since the last one, not what is held."""
+        lj = t.label_joins
+        where = (
+            lj.c.owner == sa.bindparam("b_owner"),
+            lj.c.kind == sa.bindparam("b_kind"),
+            lj.c.key == sa.bindparam("b_key"),
+        )
+        if joins.deletes:
+            conn.execute(
+                sa.delete(lj).where(*where), [{"b_owner": name, "b_kind": k, "b_key": y} for k, y in joins.deletes]
+            )
+        if joins.updates:
+            conn.execute(
+                sa.update(lj).where(*where).values(data=sa.bindparam("b_data")),
+                [{"b_owner": name, "b_kind": r["kind"], "b_key": r["key"], "b_data": r["data"]} for r in joins.updates],
+            )
+        if joins.inserts:
+            conn.execute(sa.insert(lj), [{"owner": name, **r} for r in joins.inserts])
+
+    def load_joins(self, name: str) -> list[dict[str, Any]]:
+        """The label-join rows of the snapshot ``name`` (``kind``, ``seq``, ``data``), in ``seq`` order."""
+        lj = t.label_joins
+        query = sa.select(lj.c.kind, lj.c.seq, lj.c.data).where(lj.c.owner == name).order_by(lj.c.seq)
+        with self.store.read() as conn:
+            return [{"kind": r.kind, "seq": r.seq, "data": r.data} for r in conn.execute(query)]
 
     @staticmethod
     def _save(conn: sa.Connection, name: str, state: Mapping[str, Any]) -> None:

@@ -24,6 +24,7 @@ from modelpilot.monitoring.engine import Monitor, StreamKey
 from modelpilot.monitoring.exporter import export
 from modelpilot.monitoring.history import MonitorHistory
 from modelpilot.monitoring.labelwindows import LabelWindow
+from modelpilot.monitoring.performance.journal import changes
 from modelpilot.monitoring.performance.labels import LabelJoiner
 from modelpilot.monitoring.profiles import ProfileStore
 from modelpilot.monitoring.results import Alarm, WindowResult
@@ -84,7 +85,7 @@ class MonitorService:
         self.monitor = Monitor(self.profiles.get, policy=self.policy, policies=policies, clock=clock)
         self.joiner = LabelJoiner(
             ttl_s=self.settings.label_ttl_s, max_pending=self.settings.max_pending_labels, clock=clock
-        )
+        ).journaled()  # what it holds is kept in the store row by row, written as it changes
         self.label_windows: dict[StreamKey, LabelWindow] = {}
         self._label_index: dict[StreamKey, int] = {}
         self._joined_seen = dict(self.joiner.stats)
@@ -343,7 +344,7 @@ class MonitorService:
         with self._lock:
             state = {
                 "monitor": self.monitor.to_state(),
-                "joiner": self.joiner.to_state(),
+                "joiner": self.joiner.to_state(held=False),  # what it holds: the label_joins rows
                 "labels": [
                     {"model": k[0], "version": k[1], "variant": k[2], "window": lw.to_state()}
                     for k, lw in self.label_windows.items()
@@ -355,14 +356,20 @@ class MonitorService:
                 "last_event": dict(self._last_event),
             }
             pending, self._unrecorded = self._unrecorded, []
-        if not self.transactional:
-            self.history.save_state(self.name, state)
-            return
+            journal = self.joiner.journal
+            marks = journal.take() if journal is not None else {}
+            joins = changes(self.joiner, marks)
         try:
-            self.history.commit(pending, self.name, state)
+            if not self.transactional:
+                self.history.save_state(self.name, state, joins)
+            else:
+                self.history.commit(pending, self.name, state, joins)
         except Exception:
             with self._lock:
-                self._unrecorded = pending + self._unrecorded  # kept for the next snapshot
+                if pending:
+                    self._unrecorded = pending + self._unrecorded  # kept for the next snapshot
+                if self.joiner.journal is not None:
+                    self.joiner.journal.give_back(marks)
             raise
 
     @property
@@ -379,7 +386,9 @@ class MonitorService:
             monitor = Monitor(
                 self.profiles.get, policy=self.policy, policies=self.monitor.policies, clock=self.clock
             ).restore(state["monitor"])
-            joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock)
+            joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock).journaled()
+            if "pending" not in state["joiner"]:  # held entries are rows (a snapshot of an older build has them inline)
+                joiner.load(self.history.load_joins(self.name))
             self.monitor, self.joiner = monitor, joiner  # both loaded: swap them in
             self._joined_seen = dict(self.joiner.stats)
             self._missing_seen = {}

@@ -39,7 +39,7 @@ from modelpilot.errors import StoreError
 __all__ = ["HEAD_REVISION", "Store", "normalise_url"]
 
 #: The newest migration this build knows; a test checks it equals Alembic's head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 # Key of the PostgreSQL advisory lock that serialises audited writes ("modelpilot" as a 63-bit number).
 _WRITE_LOCK_KEY = 0x6D6F64656C70

@@ -260,7 +260,21 @@ monitor_state = Table(
     Column("state", JSON, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
-"""Snapshots of monitor workers' open windows, alarm memories and pending label joins, for restarts."""
+"""Snapshots of monitor workers' open windows, alarm memories and label-join counters, for restarts."""
+
+label_joins = Table(
+    "label_joins",
+    metadata,
+    Column("owner", String(128), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("key", String(40), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+"""What a monitor's label joiner holds (``owner``: its snapshot name), one row per request and kind: ``pending``
+predictions waiting for their label, ``label`` labels waiting for (more) predictions, ``gone`` requests whose
+predictions were dropped unlabelled. Written incrementally with each snapshot (only what changed), read back in
+``seq`` order on restore; ``key`` is a digest of the request id (which ``data`` holds), so ids of any length fit."""
 
 slo_state = Table(
     "slo_state",

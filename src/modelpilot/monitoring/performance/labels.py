@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time as _time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from modelpilot.monitoring.performance.joins import (
     jsonable,
     label_rows,
 )
+from modelpilot.monitoring.performance.journal import Journal
 
 __all__ = ["DEFAULT_LABEL_TTL_S", "DEFAULT_TTL_S", "LabelJoiner"]
 
@@ -115,6 +116,24 @@ class LabelJoiner:
         self._n_orphans = 0
         self._delay = LabelDelay()
         self._missing_by: dict[tuple[str, int, str], int] = {}
+        self.journal: Journal | None = None
+
+    def journaled(self) -> LabelJoiner:
+        """Note every change of what is held in :attr:`journal`, so a store can keep it row by row
+        (:mod:`~modelpilot.monitoring.performance.journal`); what is held now is noted as new."""
+        self.journal = Journal()
+        for kind, held in (("pending", self._pending), ("label", self._labels), ("gone", self._gone)):
+            for rid in held:
+                self.journal.added(kind, rid)
+        return self
+
+    def _added(self, kind: str, request_id: str) -> None:
+        if self.journal is not None:
+            self.journal.added(kind, request_id)
+
+    def _touched(self, kind: str, request_id: str) -> None:
+        if self.journal is not None:
+            self.journal.touched(kind, request_id)
 
     joined = Stat(int, "Labelled predictions handed out, one per variant.")
     late = Stat(int, "Labels that came after their request's predictions were dropped.")
@@ -198,7 +217,12 @@ class LabelJoiner:
             return None
         if rec is not None:
             return self._join(request_id, p, rec)
-        self._pending.setdefault(request_id, []).append(p)
+        if waiting:
+            waiting.append(p)
+            self._touched("pending", request_id)
+        else:
+            self._pending[request_id] = [p]
+            self._added("pending", request_id)
         self._n_pending += 1
         while self._n_pending > self.max_pending:
             self._drop_oldest_pending("evicted")
@@ -215,14 +239,18 @@ class LabelJoiner:
             raise InvalidInputError(f"time: {time!r} is not seconds since the epoch", hint="pass the label's time")
         rec = PendingLabel(jsonable(label), float(time), now, model)
         self._labels[request_id] = rec
+        self._added("label", request_id)
         while len(self._labels) > self.max_labels:
             self._drop_oldest_label()
         if request_id in self._gone:
             del self._gone[request_id]
+            self._touched("gone", request_id)
             rec.late = True
             self._s["late"] += 1
         self._n_orphans += not rec.late  # until its first join
         waiting = self._pending.pop(request_id, [])
+        if waiting:
+            self._touched("pending", request_id)
         self._n_pending -= len(waiting)
         return [j for p in waiting if (j := self._join(request_id, p, rec)) is not None]
 
@@ -243,6 +271,7 @@ class LabelJoiner:
         return [] if j is None else [j]
 
     def _join(self, request_id: str, p: Pending, rec: PendingLabel) -> Joined | None:
+        self._touched("label", request_id)
         self._n_orphans -= not rec.matched and not rec.late
         rec.joined.add(p.key)
         rec.matched = True
@@ -272,16 +301,20 @@ class LabelJoiner:
 
     def _drop_oldest_pending(self, counter: str) -> None:
         request_id, dropped = self._pending.popitem(last=False)
+        self._touched("pending", request_id)
         self._n_pending -= len(dropped)
         self._s[counter] += len(dropped)
         for p in dropped:
             self._missing_by[p.key] = self._missing_by.get(p.key, 0) + 1
-        self._gone[request_id] = None
+        if request_id not in self._gone:
+            self._gone[request_id] = None
+            self._added("gone", request_id)
         while len(self._gone) > self.max_pending:
-            self._gone.popitem(last=False)
+            self._touched("gone", self._gone.popitem(last=False)[0])
 
     def _drop_oldest_label(self) -> None:
-        _, rec = self._labels.popitem(last=False)
+        request_id, rec = self._labels.popitem(last=False)
+        self._touched("label", request_id)
         if not rec.matched and not rec.late:
             self._s["unknown"] += 1
             self._n_orphans -= 1
@@ -296,27 +329,52 @@ class LabelJoiner:
             self._drop_oldest_label()
         return before - self._n_pending - len(self._labels)
 
-    def to_state(self) -> dict[str, Any]:
-        """Plain JSON state: settings, counters, delay summary, and everything held."""
-        pending = [
-            {"id": rid, **{f: jsonable(getattr(p, f)) for f in PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
-            for rid, ps in self._pending.items()
-            for p in ps
-        ]
-        labels = [
-            {"id": rid, **{f: getattr(r, f) for f in LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
-            for rid, r in self._labels.items()
-        ]
+    def to_state(self, *, held: bool = True) -> dict[str, Any]:
+        """Plain JSON state: settings, counters, delay summary, and (unless ``held=False``: a journaled joiner's
+        store keeps them as rows) everything held."""
         settings = {k: getattr(self, k) for k in ("max_pending", "ttl_s", "max_labels", "label_ttl_s")}
-        return {
+        out: dict[str, Any] = {
             "settings": settings,
             "counts": dict(self._s),
             "invalid": dict(self._invalid),
             "delay": self._delay.to_state(),
-            "pending": pending,
-            "labels": labels,
-            "gone": list(self._gone),
         }
+        if held:
+            out["pending"] = [{"id": rid, **_pending_json(p)} for rid, ps in self._pending.items() for p in ps]
+            out["labels"] = [{"id": rid, **_label_json(r)} for rid, r in self._labels.items()]
+            out["gone"] = list(self._gone)
+        return out
+
+    def entry(self, kind: str, request_id: str) -> dict[str, Any] | None:
+        """What is held for a request as plain JSON (``kind``: ``pending``, ``label`` or ``gone``), or ``None``."""
+        if kind == "pending":
+            ps = self._pending.get(request_id)
+            return None if not ps else {"id": request_id, "p": [_pending_json(p) for p in ps]}
+        if kind == "label":
+            r = self._labels.get(request_id)
+            return None if r is None else {"id": request_id, **_label_json(r)}
+        return {"id": request_id} if request_id in self._gone else None
+
+    def load(self, rows: Iterable[Mapping[str, Any]]) -> LabelJoiner:
+        """Take back what :meth:`entry` gave, as stored rows (``kind``, ``seq``, ``data``), in ``seq`` order."""
+        try:
+            for row in sorted(rows, key=lambda r: int(r["seq"])):
+                d, kind = row["data"], row["kind"]
+                rid = str(d["id"])
+                if kind == "pending":
+                    ps = [_pending_from(x) for x in d["p"]]
+                    self._pending[rid] = ps
+                    self._n_pending += len(ps)
+                elif kind == "label":
+                    self._labels[rid] = _label_from(d)
+                else:
+                    self._gone[rid] = None
+                if self.journal is not None:
+                    self.journal.seq = max(self.journal.seq, int(row["seq"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"label joins: not a joiner's rows ({exc})", hint="pass what entry() gave") from exc
+        self._n_orphans = sum(not r.matched and not r.late for r in self._labels.values())
+        return self
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], *, clock: Callable[[], float] = _time.time) -> LabelJoiner:
@@ -326,19 +384,35 @@ class LabelJoiner:
             j._s.update({k: int(state["counts"][k]) for k in cls._COUNTERS})
             j._invalid.update({k: int(state["invalid"][k]) for k in INVALID_REASONS})
             j._delay = LabelDelay.from_state(state["delay"])
-            for d in state["pending"]:
-                p = Pending(**{f: d[f] for f in PENDING_FIELDS})
-                p.prediction = np.asarray(d["prediction"], dtype=np.dtype(d["dtype"]))
-                p.probabilities = None if d["probabilities"] is None else np.asarray(d["probabilities"], dtype=float)
-                p.classes = None if d["classes"] is None else tuple(d["classes"])
-                j._pending.setdefault(d["id"], []).append(p)
+            for d in state.get("pending", []):
+                j._pending.setdefault(d["id"], []).append(_pending_from(d))
                 j._n_pending += 1
-            for d in state["labels"]:
-                r = PendingLabel(**{f: d[f] for f in LABEL_FIELDS})
-                r.joined = {(m, int(v), var) for m, v, var in d["joined"]}
-                j._labels[d["id"]] = r
-            j._gone = OrderedDict.fromkeys(state["gone"])
+            for d in state.get("labels", []):
+                j._labels[d["id"]] = _label_from(d)
+            j._gone = OrderedDict.fromkeys(state.get("gone", []))
             j._n_orphans = sum(not r.matched and not r.late for r in j._labels.values())
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"state: not a joiner state ({exc})", hint="pass what to_state() gave") from exc
         return j
+
+
+def _pending_json(p: Pending) -> dict[str, Any]:
+    return {**{f: jsonable(getattr(p, f)) for f in PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
+
+
+def _pending_from(d: Mapping[str, Any]) -> Pending:
+    p = Pending(**{f: d[f] for f in PENDING_FIELDS})
+    p.prediction = np.asarray(d["prediction"], dtype=np.dtype(d["dtype"]))
+    p.probabilities = None if d["probabilities"] is None else np.asarray(d["probabilities"], dtype=float)
+    p.classes = None if d["classes"] is None else tuple(d["classes"])
+    return p
+
+
+def _label_json(r: PendingLabel) -> dict[str, Any]:
+    return {**{f: getattr(r, f) for f in LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
+
+
+def _label_from(d: Mapping[str, Any]) -> PendingLabel:
+    r = PendingLabel(**{f: d[f] for f in LABEL_FIELDS})
+    r.joined = {(m, int(v), var) for m, v, var in d["joined"]}
+    return r
