@@ -93,3 +93,18 @@ def test_a_killed_processs_spill_is_delivered_first_by_the_next_bus(tmp_path: Pa
     assert [e.request_id for e in seen] == ["r0", "r1", "r2", "r3", "r4"]
     bus.close()
     assert Spool(tmp_path / "spill").pending == 0
+
+
+def test_an_event_json_cannot_hold_is_counted_when_spilled_never_raised(tmp_path: Path) -> None:
+    """Found in review: encoding for the spill could raise out of publish (a request's thread)."""
+    slow = Slow()
+    bus = InProcessBus(capacity=1, linger_s=0.01, spill=Spool(tmp_path / "spill", fsync="never"))
+    bus.subscribe(slow)
+    before = _dropped("unencodable")
+    odd = InferenceEvent(request_id="b", time=0.0, model="m", version=1, variant="stable",
+                         features={"x": np.array([1.0])}, prediction=np.array([b"cat"]), latency_s=0.0,
+                         status=200)  # fmt: skip
+    assert bus.publish(_event(0)) and bus.publish(_event(1))  # the second may already wait in the spill
+    assert bus.publish(odd) is False and _dropped("unencodable") == before + 1
+    slow.release.set()
+    bus.close()

@@ -302,3 +302,43 @@ def test_the_event_that_closes_a_window_counts_in_it_unknown_columns_and_all() -
         results = [r for b in batch for r in mon.process(b)]
         assert [(r.rows, r.events, r.unknown_columns) for r in results] == [(10, 2, {"extra": 6})]
         assert [(r.rows, r.unknown_columns) for r in mon.flush()] == [(5, {"extra": 3})]
+
+
+def _plain(i: int, feats: dict[str, npt.NDArray[Any]], *, status: int = 200, prediction: Any = None) -> InferenceEvent:
+    rows = len(next(iter(feats.values()))) if feats else 0
+    pred = np.zeros(rows, dtype=np.int64) if prediction is None else prediction
+    return InferenceEvent(request_id=f"p{i}", time=1000.0 + i, model="credit", version=1, variant="stable",
+                          features=feats, prediction=pred, latency_s=0.01, status=status)  # fmt: skip
+
+
+def _base(rows: int) -> dict[str, npt.NDArray[Any]]:
+    out: dict[str, npt.NDArray[Any]] = {f: np.zeros(rows) for f in FEATURES}
+    out["plan"] = np.array(["basic"] * rows, dtype=object)
+    return out
+
+
+def test_a_malformed_event_and_a_failed_call_ahead_of_a_run_leave_its_unknown_columns_counted() -> None:
+    """Found in review: the run's unknown columns were read from its first member, which may be a failed call."""
+    bad = _base(3) | {"extra": np.ones(2)}  # one value short: malformed
+    events = [
+        _plain(0, bad),
+        _plain(1, {}, status=503, prediction=np.zeros(0)),
+        _plain(2, _base(3) | {"extra": np.ones(3)}),
+    ]
+    got = [Monitor(lambda m, v: PROFILES.get((m, v)), policy=WindowPolicy(rows=100)) for _ in range(2)]
+    got[0].process(events)
+    for ev in events:
+        got[1].process([ev])
+    for mon in got:
+        (r,) = mon.flush()
+        assert r.unknown_columns == {"extra": 3} and mon.counters["malformed"] == 1 and mon.counters["failed"] == 1
+
+
+def test_a_scalar_where_an_array_belongs_is_malformed_and_costs_nothing_else() -> None:
+    """Found in review: a 0-d prediction made the batch raise (every event of it lost)."""
+    events = [_plain(0, _base(2)), _plain(1, _base(2), prediction=np.asarray(np.int64(1))), _plain(2, _base(2))]
+    mon = Monitor(lambda m, v: PROFILES.get((m, v)), policy=WindowPolicy(rows=100))
+    mon.process(events)
+    assert mon.counters["malformed"] == 1 and mon.counters["rows"] == 4
+    (r,) = mon.flush()
+    assert r.rows == 4 and r.events == 2

@@ -145,7 +145,12 @@ class InProcessBus:
 
     def _to_spill(self, event: Event) -> bool:
         assert self.spill is not None
-        value = orjson.dumps(event.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+        try:
+            value = orjson.dumps(event.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+        except (TypeError, ValueError):  # a value JSON cannot hold (bytes, ...): counted, never raised to a request
+            self.dropped += 1
+            metrics.EVENTS_DROPPED.labels(reason="unencodable").inc()
+            return False
         if not self.spill.append([(event.kind, b"", value)]):  # full or failing: counted and logged by the spill
             self.dropped += 1
             return False

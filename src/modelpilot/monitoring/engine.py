@@ -223,14 +223,15 @@ class Monitor:
         runs: list[Run] = []
         for lo, hi in _slices(evs):
             for members, columns in _runs(profile, evs, lo, hi):
-                names = (n for n in ((members and evs[members[0][0]].features) or ()) if n not in known)
+                first_ok = next((evs[i] for i, n in members if n >= 0), None)  # failed calls carry no columns
+                names = (n for n in (first_ok.features if first_ok is not None else ()) if n not in known)
                 run_unknown = tuple(names) if columns else ()
                 for i, n_rows in members:
                     ev = evs[i]
                     if n_rows < 0:
                         self.counters["failed"] += 1
                         rows.append(0)
-                        errors.append(max(ev.rows, 1))
+                        errors.append(max(_rows(ev), 1))
                         unknown.append(())
                     else:
                         self.counters["rows"] += n_rows
@@ -370,6 +371,14 @@ class Monitor:
         return self
 
 
+def _rows(ev: InferenceEvent) -> int:
+    """An event's rows, or -2 when a column has no length (a scalar where an array belongs: malformed)."""
+    try:
+        return ev.rows
+    except TypeError:
+        return -2
+
+
 def _slices(evs: list[InferenceEvent]) -> list[tuple[int, int]]:
     """Cut a stream's events into slices whose successful events carry the same column names (checked cheaply;
     :func:`_runs` verifies the rest). Failed calls bring no columns and stay in the slice they fall in."""
@@ -398,20 +407,21 @@ def _runs(
     and one value per row in every event (the common case, checked with whole-column operations); otherwise each
     event is checked on its own, malformed ones are left out and the others grouped by :func:`_signature`."""
     ok = [ev for ev in evs[lo:hi] if ev.status == 200]
-    members = [(i, evs[i].rows if evs[i].status == 200 else -1) for i in range(lo, hi)]
+    members = [(i, _rows(evs[i]) if evs[i].status == 200 else -1) for i in range(lo, hi)]
     if not ok:
         return [(members, {})]
-    columns = _fast_columns(profile, ok, [n for _, n in members if n >= 0])
-    if columns is not None:
-        return [(members, columns)]
+    if all(n >= 0 for i, n in members if evs[i].status == 200):
+        columns = _fast_columns(profile, ok, [n for _, n in members if n >= 0])
+        if columns is not None:
+            return [(members, columns)]
     out: list[tuple[_Members, dict[str, npt.NDArray[Any]]]] = []
     run: list[InferenceEvent] = []
     run_members: _Members = []
     run_sig: tuple[Any, ...] | None = None
     for i, n_rows in members:
         ev = evs[i]
-        if n_rows >= 0:
-            sig = _signature(profile, ev, n_rows)
+        if ev.status == 200:
+            sig = _signature(profile, ev, n_rows) if n_rows >= 0 else None
             if sig is None:
                 continue  # malformed
             if sig != run_sig and run:
@@ -439,6 +449,8 @@ def _fast_columns(
 
     def joined(arrays: list[Any]) -> npt.NDArray[Any] | None:
         if len({a.dtype for a in arrays}) != 1:
+            return None
+        if any(a.ndim != 1 for a in arrays):
             return None
         if not np.array_equal(np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays)), want):
             return None

@@ -151,6 +151,11 @@ class MonitorHistory:
         if joins.inserts:
             conn.execute(sa.insert(lj), [{"owner": name, **r} for r in joins.inserts])
 
+    def clear_joins(self, name: str) -> None:
+        """Forget the label-join rows of the snapshot ``name``."""
+        with self.store.write() as conn:
+            conn.execute(sa.delete(t.label_joins).where(t.label_joins.c.owner == name))
+
     def load_joins(self, name: str) -> list[dict[str, Any]]:
         """The label-join rows of the snapshot ``name`` (``kind``, ``seq``, ``data``), in ``seq`` order."""
         lj = t.label_joins

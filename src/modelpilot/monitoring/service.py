@@ -424,6 +424,10 @@ class MonitorService:
                 log.info("monitor: restored open windows from the last snapshot")
         except Exception:
             log.exception("monitor: the last snapshot could not be restored; starting empty")
+            try:  # its label-join rows would otherwise come back, out of order, at the next restore
+                self.history.clear_joins(self.name)
+            except Exception:
+                log.exception("monitor: the last snapshot's label joins could not be cleared")
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="modelpilot-monitor", daemon=True)
         self._thread.start()

@@ -366,7 +366,7 @@ def test_a_journaled_joiner_restored_from_its_rows_is_the_joiner_it_was(
         for row in ch.updates:
             table[(row["kind"], row["key"])]["data"] = row["data"]
         for row in ch.inserts:
-            assert (row["kind"], row["key"]) not in table
+            assert (row["kind"], row["key"]) not in table  # the primary key holds
             table[(row["kind"], row["key"])] = dict(row)
         state = json.loads(json.dumps(j.to_state(held=False)))
 

@@ -11,8 +11,8 @@ Example:
     >>> j = LabelJoiner(clock=lambda: 0.0).journaled()
     >>> j.add_prediction("r1", "credit", 1, "stable", 0.0, [1])
     >>> ch = changes(j, j.journal.take())
-    >>> [(r["kind"], r["data"]["id"]) for r in ch.inserts], ch.deletes
-    ([('pending', 'r1')], [])
+    >>> [(r["kind"], r["data"]["id"]) for r in ch.inserts], [kind for kind, _ in ch.deletes]  # any old row goes
+    ([('pending', 'r1')], ['pending'])
     >>> back = LabelJoiner(clock=lambda: 0.0).journaled().load(ch.inserts)
     >>> back.pending
     1
@@ -96,10 +96,13 @@ def changes(joiner: LabelJoiner, marks: Iterable[tuple[Key, Mark]] | Mapping[Key
     """The rows that bring the stored entries up to the joiner's current ones, for ``marks``."""
     out = Changes()
     items = marks.items() if isinstance(marks, Mapping) else marks
-    for (kind, rid), (seq, replaces) in items:
+    for (kind, rid), (seq, _known) in items:
         data = joiner.entry(kind, rid)
         key = row_key(rid)
-        if replaces and (data is None or seq is not None):  # gone, or gone and back: the stored row goes
+        # Gone, or (re)added: any stored row of the request goes first. ``replaces`` says whether this journal knows
+        # of one, but a row can also be left by a predecessor whose restore failed, or by a commit that succeeded
+        # while reporting an error; deleting first keeps every insert valid then.
+        if data is None or seq is not None:
             out.deletes.append((kind, key))
         if data is None:
             continue
