@@ -24,7 +24,7 @@ EXPECTED = {
         "badge", "esc", "figure", "login_page", "model_url", "page", "section", "table", "text", "when",
     ],
     "modelpilot.ui.pages": ["model_page", "overview_page", "overview_sections"],
-    "modelpilot.ui.rates": ["RatePoint", "RequestRates", "Totals", "quantile", "totals_of"],
+    "modelpilot.ui.rates": ["RatePoint", "RequestRates", "Totals", "backlog_of", "quantile", "totals_of"],
     "modelpilot.ui.routes": ["rates", "ui_routes"],
     "modelpilot.ui.sections": ["SECTIONS", "render"],
     "modelpilot.ui.shape": [
