@@ -251,7 +251,6 @@ class Monitor:
         out: list[WindowResult] = []
         first = stream.windower.closed - len(closed)
         fed = taken = 0  # events given to the change detectors; windowed events whose unknown columns are counted
-        model, version, variant = stream.key
         for k, (e, sketch) in enumerate(closed):
             changes: dict[str, int] = {}
             upto = where[e] + 1
@@ -260,18 +259,7 @@ class Monitor:
                 fed = upto
                 changes = stream.changes.take()
                 taken = self._count_unknown(stream, rows, unknown, taken, e + 1)
-            out.append(
-                stream.judge.window(
-                    sketch,
-                    model=model,
-                    version=version,
-                    variant=variant,
-                    index=first + k,
-                    unknown_columns=stream.unknown,
-                    changes=dict.fromkeys(self.detectors, 0) | changes,
-                )
-            )
-            stream.unknown = Counter()
+            out.append(self._window(stream, sketch, first + k, changes))
         if fed < n:
             stream.changes.events(errors=error_flags[fed:], latencies=latencies[fed:])
         self._count_unknown(stream, rows, unknown, taken, len(rows))
@@ -300,23 +288,27 @@ class Monitor:
             out.extend(self._judge(stream, stream.windower.flush()))
         return out
 
+    def _window(self, stream: _Stream, sketch: Sketch, index: int, changes: dict[str, int]) -> WindowResult:
+        """Judge one closed window; the unknown columns counted so far go with it."""
+        model, version, variant = stream.key
+        result = stream.judge.window(
+            sketch,
+            model=model,
+            version=version,
+            variant=variant,
+            index=index,
+            unknown_columns=stream.unknown,
+            changes=dict.fromkeys(self.detectors, 0) | changes,
+        )
+        stream.unknown = Counter()
+        return result
+
     def _judge(self, stream: _Stream, closed: list[Sketch]) -> list[WindowResult]:
-        out = []
         first = stream.windower.closed - len(closed)
-        for n, sketch in enumerate(closed):
-            model, version, variant = stream.key
-            out.append(
-                stream.judge.window(
-                    sketch,
-                    model=model,
-                    version=version,
-                    variant=variant,
-                    index=first + n,
-                    unknown_columns=stream.unknown,
-                    changes=dict.fromkeys(self.detectors, 0) | (stream.changes.take() if n == 0 else {}),
-                )
-            )
-            stream.unknown = Counter()
+        out = [
+            self._window(stream, sketch, first + n, stream.changes.take() if n == 0 else {})
+            for n, sketch in enumerate(closed)
+        ]
         self.counters["windows"] += len(out)
         return out
 

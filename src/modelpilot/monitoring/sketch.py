@@ -126,6 +126,14 @@ class Sketch:
         Per-row masks are built only for columns that had a violation in this batch, and not at all when a feature
         column is absent (then every row is flagged).
         """
+        self.count_stats(rows=rows, events=events, errors=errors, latency_s=latency_s, time=time)
+        return self.count_columns(columns, rows=rows)
+
+    def count_stats(
+        self, *, rows: int, events: int = 1, errors: int = 0, latency_s: float | None = None, time: float | None = None
+    ) -> Sketch:
+        """Count rows, events, errors, latency and time without any column (the batch path counts the columns of
+        many events at once with :meth:`count_columns`)."""
         self.rows += rows
         self.events += events
         self.errors += errors
@@ -135,7 +143,7 @@ class Sketch:
         if time is not None:
             self.start = time if self.start is None else min(self.start, time)
             self.end = time if self.end is None else max(self.end, time)
-        return self.count_columns(columns, rows=rows)
+        return self
 
     def count_columns(
         self, columns: Mapping[str, npt.NDArray[Any]], *, rows: int, bounds: Sequence[int] | None = None

@@ -115,13 +115,13 @@ class Windower:
                     cur = self.current
                 n, lat = rows[e], latencies[e]
                 if n == 0:
-                    _stats(cur, rows=0, events=1, errors=errors[e], latency_s=lat, time=t)
+                    cur.count_stats(rows=0, events=1, errors=errors[e], latency_s=lat, time=t)
                     continue
                 done = 0
                 while done < n:
                     take = min(limit - cur.rows, n - done)
-                    _stats(cur, rows=take, events=int(done == 0), errors=errors[e] if done == 0 else 0,
-                           latency_s=lat if done == 0 else None, time=t)  # fmt: skip
+                    cur.count_stats(rows=take, events=int(done == 0), errors=errors[e] if done == 0 else 0,
+                                    latency_s=lat if done == 0 else None, time=t)  # fmt: skip
                     done += take
                     pos += take
                     if cur.rows >= limit:
@@ -155,16 +155,3 @@ def _rows(columns: Mapping[str, npt.NDArray[Any]], lo: int, hi: int) -> Mapping[
     if lo == 0 and all(len(v) == hi for v in columns.values()):
         return columns
     return {k: v[lo:hi] for k, v in columns.items()}
-
-
-def _stats(sketch: Sketch, *, rows: int, events: int, errors: int, latency_s: float | None, time: float | None) -> None:
-    """What :meth:`Sketch.update` counts besides the columns, in the same order (so float sums agree exactly)."""
-    sketch.rows += rows
-    sketch.events += events
-    sketch.errors += errors
-    if latency_s is not None:
-        sketch.latency_sum += latency_s * events
-        sketch.latency_max = max(sketch.latency_max, latency_s)
-    if time is not None:
-        sketch.start = time if sketch.start is None else min(sketch.start, time)
-        sketch.end = time if sketch.end is None else max(sketch.end, time)

@@ -31,8 +31,13 @@ EXPECTED = {
         "Pending",
         "PendingLabel",
         "jsonable",
+        "label_from",
+        "label_json",
         "label_rows",
+        "pending_from",
+        "pending_json",
     ],
+    "modelpilot.monitoring.performance.journal": ["KINDS", "Changes", "Journal", "changes", "row_key"],
     "modelpilot.monitoring.performance.labels": ["DEFAULT_LABEL_TTL_S", "DEFAULT_TTL_S", "LabelJoiner"],
     "modelpilot.monitoring.performance.metric_math": [
         "NeumaierSum",

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,11 @@ __all__ = [
     "Pending",
     "PendingLabel",
     "jsonable",
+    "label_from",
+    "label_json",
     "label_rows",
+    "pending_from",
+    "pending_json",
 ]
 
 #: Why a label could not be used for a prediction (bounded, so each can be a metric label).
@@ -124,3 +129,29 @@ def label_rows(label: Any, p: Pending) -> tuple[npt.NDArray[Any] | None, str | N
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         return None, "not_numeric"
     return np.asarray(values, dtype=np.float64), None
+
+
+def pending_json(p: Pending) -> dict[str, Any]:
+    """A held prediction as plain JSON (its dtype beside it)."""
+    return {**{f: jsonable(getattr(p, f)) for f in PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
+
+
+def pending_from(d: Mapping[str, Any]) -> Pending:
+    """Back from :func:`pending_json`."""
+    p = Pending(**{f: d[f] for f in PENDING_FIELDS})
+    p.prediction = np.asarray(d["prediction"], dtype=np.dtype(d["dtype"]))
+    p.probabilities = None if d["probabilities"] is None else np.asarray(d["probabilities"], dtype=float)
+    p.classes = None if d["classes"] is None else tuple(d["classes"])
+    return p
+
+
+def label_json(r: PendingLabel) -> dict[str, Any]:
+    """A held label as plain JSON."""
+    return {**{f: getattr(r, f) for f in LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
+
+
+def label_from(d: Mapping[str, Any]) -> PendingLabel:
+    """Back from :func:`label_json`."""
+    r = PendingLabel(**{f: d[f] for f in LABEL_FIELDS})
+    r.joined = {(m, int(v), var) for m, v, var in d["joined"]}
+    return r

@@ -34,13 +34,15 @@ from modelpilot.monitoring.performance.counters import Stat
 from modelpilot.monitoring.performance.delay import LabelDelay
 from modelpilot.monitoring.performance.joins import (
     INVALID_REASONS,
-    LABEL_FIELDS,
-    PENDING_FIELDS,
     Joined,
     Pending,
     PendingLabel,
     jsonable,
+    label_from,
+    label_json,
     label_rows,
+    pending_from,
+    pending_json,
 )
 from modelpilot.monitoring.performance.journal import Journal
 
@@ -340,8 +342,8 @@ class LabelJoiner:
             "delay": self._delay.to_state(),
         }
         if held:
-            out["pending"] = [{"id": rid, **_pending_json(p)} for rid, ps in self._pending.items() for p in ps]
-            out["labels"] = [{"id": rid, **_label_json(r)} for rid, r in self._labels.items()]
+            out["pending"] = [{"id": rid, **pending_json(p)} for rid, ps in self._pending.items() for p in ps]
+            out["labels"] = [{"id": rid, **label_json(r)} for rid, r in self._labels.items()]
             out["gone"] = list(self._gone)
         return out
 
@@ -349,10 +351,10 @@ class LabelJoiner:
         """What is held for a request as plain JSON (``kind``: ``pending``, ``label`` or ``gone``), or ``None``."""
         if kind == "pending":
             ps = self._pending.get(request_id)
-            return None if not ps else {"id": request_id, "p": [_pending_json(p) for p in ps]}
+            return None if not ps else {"id": request_id, "p": [pending_json(p) for p in ps]}
         if kind == "label":
             r = self._labels.get(request_id)
-            return None if r is None else {"id": request_id, **_label_json(r)}
+            return None if r is None else {"id": request_id, **label_json(r)}
         return {"id": request_id} if request_id in self._gone else None
 
     def load(self, rows: Iterable[Mapping[str, Any]]) -> LabelJoiner:
@@ -362,11 +364,11 @@ class LabelJoiner:
                 d, kind = row["data"], row["kind"]
                 rid = str(d["id"])
                 if kind == "pending":
-                    ps = [_pending_from(x) for x in d["p"]]
+                    ps = [pending_from(x) for x in d["p"]]
                     self._pending[rid] = ps
                     self._n_pending += len(ps)
                 elif kind == "label":
-                    self._labels[rid] = _label_from(d)
+                    self._labels[rid] = label_from(d)
                 else:
                     self._gone[rid] = None
                 if self.journal is not None:
@@ -385,34 +387,12 @@ class LabelJoiner:
             j._invalid.update({k: int(state["invalid"][k]) for k in INVALID_REASONS})
             j._delay = LabelDelay.from_state(state["delay"])
             for d in state.get("pending", []):
-                j._pending.setdefault(d["id"], []).append(_pending_from(d))
+                j._pending.setdefault(d["id"], []).append(pending_from(d))
                 j._n_pending += 1
             for d in state.get("labels", []):
-                j._labels[d["id"]] = _label_from(d)
+                j._labels[d["id"]] = label_from(d)
             j._gone = OrderedDict.fromkeys(state.get("gone", []))
             j._n_orphans = sum(not r.matched and not r.late for r in j._labels.values())
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"state: not a joiner state ({exc})", hint="pass what to_state() gave") from exc
         return j
-
-
-def _pending_json(p: Pending) -> dict[str, Any]:
-    return {**{f: jsonable(getattr(p, f)) for f in PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
-
-
-def _pending_from(d: Mapping[str, Any]) -> Pending:
-    p = Pending(**{f: d[f] for f in PENDING_FIELDS})
-    p.prediction = np.asarray(d["prediction"], dtype=np.dtype(d["dtype"]))
-    p.probabilities = None if d["probabilities"] is None else np.asarray(d["probabilities"], dtype=float)
-    p.classes = None if d["classes"] is None else tuple(d["classes"])
-    return p
-
-
-def _label_json(r: PendingLabel) -> dict[str, Any]:
-    return {**{f: getattr(r, f) for f in LABEL_FIELDS}, "joined": sorted(list(k) for k in r.joined)}
-
-
-def _label_from(d: Mapping[str, Any]) -> PendingLabel:
-    r = PendingLabel(**{f: d[f] for f in LABEL_FIELDS})
-    r.joined = {(m, int(v), var) for m, v, var in d["joined"]}
-    return r
