@@ -666,6 +666,14 @@ def modelpilot_src() -> Path:
     return Path(os.environ.get("BENCH_MODELPILOT_SRC", str(REPO / "src"))).resolve()
 
 
+def source_label() -> str:
+    """Where the measured source is, without this machine's paths."""
+    src = modelpilot_src()
+    if src.is_relative_to(REPO):
+        return f"`{src.relative_to(REPO)}` of this checkout"
+    return "another checkout (`BENCH_MODELPILOT_SRC`)"
+
+
 def run_child(
     label: str,
     contender: str,
@@ -870,7 +878,7 @@ def render_section(
         f"- date: {started:%Y-%m-%d %H:%M} UTC",
         f"- machine: {os.cpu_count()} cores, {_cpu_model()}, kernel {platform.release()}, "
         f"python {platform.python_version()}",
-        f"- modelpilot source: `{modelpilot_src()}`",
+        "- modelpilot source: " + source_label(),
         f"- pinning: {'`taskset -c ' + PINNED_CPU + '`' if args.pin and shutil.which('taskset') else 'none'}; "
         "contenders run one after the other",
         "- load average (1/5/15 min) before → after each contender: " + "; ".join(loads),
