@@ -185,6 +185,11 @@ class MonitorSettings(BaseModel):
     max_pending_labels: int = Field(100_000, ge=1, description="Predictions held for label joins at most.")
     snapshot_s: float = Field(30.0, gt=0, description="How often open windows and pending joins are saved.")
     tick_s: float = Field(1.0, gt=0, description="How often time-based windows are checked.")
+    journal: bool = Field(
+        True,
+        description="modelpilot up on the memory bus: every batch the monitor takes is written to <home>/journal "
+        "first (fsync as events.spool.fsync) and cut at each snapshot; a killed process replays it at start.",
+    )
     commit_s: float = Field(
         5.0,
         gt=0,

@@ -2,7 +2,8 @@
 
 Each process on a machine gets a spool folder of its own, ``<events.spool.dir or <home>/spool>/<n>``: the first
 slot ``n`` no running process holds. A process that restarts takes its slot back (the lowest free one) and
-replays what its predecessor left there; two processes never share one.
+replays what its predecessor left there; two processes never share one. The embedded monitor's event journal
+(:func:`open_journal`) takes its slot under ``<home>/journal`` the same way.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from modelpilot.config import Settings
 from modelpilot.errors import ConfigError, ConflictError, UnavailableError
 from modelpilot.events.bus import Bus, InProcessBus
+from modelpilot.events.journal import EventJournal
 from modelpilot.events.spool import Spool
 
 if TYPE_CHECKING:
     from modelpilot.events.kafka import KafkaBus
 
-__all__ = ["check_bus", "claim_spool", "kafka_bus", "open_bus"]
+__all__ = ["check_bus", "claim_spool", "kafka_bus", "open_bus", "open_journal"]
 
 
 def claim_spool(base: Path, *, slots: int = 256, **options: Any) -> Spool:
@@ -100,3 +102,19 @@ def open_bus(settings: Settings) -> Bus:
             fsync="never",
         )
     return InProcessBus(ev.queue_size, spill=spill)
+
+
+def open_journal(settings: Settings) -> EventJournal | None:
+    """The embedded monitor's event journal, in a slot of its own under ``<home>/journal`` (``None`` when
+    ``monitor.journal`` is off). A restarted process takes the lowest free slot: its predecessor's, to replay."""
+    if not settings.monitor.journal:
+        return None
+    ev = settings.events
+    spool = claim_spool(
+        settings.home / "journal",
+        max_bytes=ev.spool.max_bytes,
+        segment_bytes=ev.spool.segment_bytes,
+        fsync=ev.spool.fsync,
+        journal=True,
+    )
+    return EventJournal(spool)

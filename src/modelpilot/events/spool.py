@@ -80,7 +80,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -133,6 +133,11 @@ class Spool:
         ``"always"``, ``"segment"`` or ``"never"``: see the module docstring.
     clock
         Monotonic seconds, for the once-a-second fsync and drop log (injected in tests).
+    journal
+        A journal rather than a queue (the embedded monitor's, :mod:`modelpilot.events.journal`): what it holds is
+        exported as ``modelpilot_journal_bytes`` and what it cannot write as
+        ``modelpilot_journal_unwritten_total{reason}`` (the events were watched; only a crash would lose them), not
+        as spool backlog or dropped events.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class Spool:
         segment_bytes: int = 16 << 20,
         fsync: Fsync = "segment",
         clock: Callable[[], float] = time.monotonic,
+        journal: bool = False,
     ) -> None:
         if max_bytes <= len(MAGIC):
             raise InvalidInputError(f"spool max_bytes: {max_bytes} is too small", hint="give at least a few MiB")
@@ -155,6 +161,7 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.fsync: Fsync = fsync
         self._clock = clock
+        self.journal = journal
         self._lock = threading.Lock()
         self._segments: deque[_Segment] = deque()
         self._active: _Segment | None = None  # the segment being written (always the last one)
@@ -263,7 +270,8 @@ class Spool:
         seg.records += len(chunk)
         seg.bytes += size
         self._account(len(chunk), size)
-        metrics.SPOOL_WRITTEN.inc(len(chunk))
+        if not self.journal:
+            metrics.SPOOL_WRITTEN.inc(len(chunk))
         return len(chunk)
 
     # ------------------------------------------------------------------------------------------------ replay
@@ -299,8 +307,7 @@ class Spool:
                         "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d dropped",
                         self.directory, seg.path.name, end, len(data), problem or "bad record", len(records), lost,
                     )  # fmt: skip
-                    metrics.EVENTS_DROPPED.labels(reason="spool_corrupt").inc(lost)
-                    self._dropped["spool_corrupt"] = self._dropped.get("spool_corrupt", 0) + lost
+                    self._count_drop("spool_corrupt", lost)
                 self._account(len(records) - seg.records, 0)
                 seg.records = len(records)
                 if not records:
@@ -322,7 +329,54 @@ class Spool:
             if seg is None or seg is self._active:
                 return
             self._remove(seg)
-            metrics.SPOOL_REPLAYED.inc(len(batch.records))
+            if not self.journal:
+                metrics.SPOOL_REPLAYED.inc(len(batch.records))
+
+    # ----------------------------------------------------------------------------------------------- journal
+    def mark(self) -> int:
+        """Seal the segment being written and return a mark: every record appended so far is in a segment below it
+        (see :meth:`drop_before`)."""
+        with self._lock:
+            if not self._closed:
+                self._seal()
+            return self._next_seq
+
+    def drop_before(self, mark: int) -> int:
+        """Delete the segments below ``mark`` (from :meth:`mark`) without reading them; returns the records they held.
+
+        For a journal whose records are covered by a checkpoint made after the mark was taken.
+        """
+        with self._lock:
+            if self._closed:
+                return 0
+            gone = [s for s in self._segments if s.seq < mark and s is not self._active]
+            for seg in gone:
+                self._remove(seg)
+            return sum(s.records for s in gone)
+
+    def scan(self) -> Iterator[Batch]:
+        """The sealed segments' records, oldest first, without releasing them (a journal's replay at start).
+
+        A corrupt segment yields its good records, like :meth:`oldest`, and the loss is logged and counted.
+        """
+        with self._lock:
+            sealed = [s for s in self._segments if s is not self._active]
+        for seg in sealed:
+            try:
+                data = seg.path.read_bytes()
+                problem = "" if data.startswith(MAGIC) else f"no {MAGIC!r} header"
+            except OSError as exc:
+                data, problem = b"", f"unreadable ({exc})"
+            records, end = parse(data) if not problem else ([], 0)
+            lost = max(seg.records - len(records), 0)
+            if problem or end < len(data) or lost:
+                log.error(
+                    "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d lost",
+                    self.directory, seg.path.name, end, len(data), problem or "bad record", len(records), lost,
+                )  # fmt: skip
+                with self._lock:
+                    self._count_drop("spool_corrupt", lost)
+            yield Batch(seg.seq, records)
 
     # ------------------------------------------------------------------------------------------------- close
     def close(self) -> None:
@@ -338,8 +392,11 @@ class Spool:
             for reason, total in self._dropped.items():
                 if self._logged.get(reason, (0.0, 0))[1] != total:
                     log.error("spool %s: %d events dropped in all (%s)", self.directory, total, reason)
-            metrics.SPOOL_EVENTS.dec(self._pending)  # this process no longer holds them
-            metrics.SPOOL_BYTES.dec(self._bytes)
+            if self.journal:
+                metrics.JOURNAL_BYTES.dec(self._bytes)
+            else:
+                metrics.SPOOL_EVENTS.dec(self._pending)  # this process no longer holds them
+                metrics.SPOOL_BYTES.dec(self._bytes)
             os.close(self._lock_fd)
 
     def __enter__(self) -> Spool:
@@ -386,8 +443,7 @@ class Spool:
                     "%d bytes cut off",
                     self.directory, path.name, end, len(records), len(data) - end,
                 )  # fmt: skip
-                metrics.EVENTS_DROPPED.labels(reason="spool_corrupt").inc()
-                self._dropped["spool_corrupt"] = self._dropped.get("spool_corrupt", 0) + 1
+                self._count_drop("spool_corrupt", 1)
                 os.truncate(path, end)
             if not records:
                 path.unlink()
@@ -462,12 +518,23 @@ class Spool:
     def _account(self, records: int, size: int) -> None:
         self._pending += records
         self._bytes += size
-        metrics.SPOOL_EVENTS.inc(records)
-        metrics.SPOOL_BYTES.inc(size)
+        if self.journal:
+            metrics.JOURNAL_BYTES.inc(size)
+        else:
+            metrics.SPOOL_EVENTS.inc(records)
+            metrics.SPOOL_BYTES.inc(size)
+
+    def _count_drop(self, reason: str, n: int) -> int:
+        """Count ``n`` records lost for ``reason``; return this spool's total for it."""
+        if self.journal:
+            metrics.JOURNAL_UNWRITTEN.labels(reason=reason).inc(n)
+        else:
+            metrics.EVENTS_DROPPED.labels(reason=reason).inc(n)
+        total = self._dropped[reason] = self._dropped.get(reason, 0) + n
+        return total
 
     def _drop(self, reason: str, n: int, why: str) -> None:
-        metrics.EVENTS_DROPPED.labels(reason=reason).inc(n)
-        total = self._dropped[reason] = self._dropped.get(reason, 0) + n
+        total = self._count_drop(reason, n)
         self._complain(reason, f"{total} events dropped so far ({reason}): {why}", total=total)
 
     def _complain(self, key: str, message: str, *, total: int = 0) -> None:

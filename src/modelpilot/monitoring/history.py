@@ -97,6 +97,22 @@ class MonitorHistory:
             if joins:
                 self._save_joins(conn, name, joins)
 
+    def recorded(self, results: Iterable[WindowResult]) -> set[tuple[str, int, str, str, int]]:
+        """Which of ``results`` are stored already, as ``(model, version, variant, kind, window)`` (a monitor
+        replaying its journal after a crash closes again the windows it had recorded before it)."""
+        keys = {(r.model, r.version, r.variant, r.window) for r in results}
+        if not keys:
+            return set()
+        w = t.window_results
+        query = sa.select(w.c.model, w.c.version, w.c.variant, w.c.window, w.c.result).where(
+            sa.or_(
+                *(sa.and_(w.c.model == m, w.c.version == v, w.c.variant == a, w.c.window == n) for m, v, a, n in keys)
+            )
+        )
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        return {(r.model, r.version, r.variant, str(r.result.get("kind")), r.window) for r in rows}
+
     def windows(
         self, model: str, *, version: int | None = None, variant: str | None = None, last: int = 20
     ) -> list[WindowResult]:

@@ -4,7 +4,10 @@ what it finds. This is the I/O shell around :class:`~modelpilot.monitoring.engin
 It runs inside ``modelpilot up`` (on the in-process bus) and as ``modelpilot monitor``. Every ``tick_s`` a thread
 closes windows whose time is up; every ``snapshot_s`` (and on stop) the open windows, alarm memories and pending
 label joins are saved to the store, and :meth:`MonitorService.start` restores them, so a restart continues the
-windows it had open.
+windows it had open. With a journal (``modelpilot up``), every batch taken is journaled first and the journal is
+cut at each snapshot; :meth:`MonitorService.start` replays what is left after restoring, so a killed process loses
+only what its bus had not yet handed over. Windows the replay closes again (recorded before the crash) are neither
+recorded nor announced twice.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from modelpilot.config import MonitorSettings
+from modelpilot.events.journal import EventJournal
 from modelpilot.events.model import Event, InferenceEvent, LabelEvent
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.engine import Monitor, StreamKey
@@ -59,6 +63,13 @@ class MonitorService:
     transactional
         Hold closed windows until the next :meth:`snapshot`, which stores them with the snapshot in one
         transaction (the Kafka workers: their snapshot carries the offsets, so a replay closes no window twice).
+    journal
+        Where each batch taken is written before it is folded in (see :mod:`modelpilot.events.journal`); cut at
+        every snapshot and replayed by :meth:`start`. The service closes it on :meth:`stop`.
+    wait_for_start
+        The bus subscriber (:meth:`__call__`) waits until :meth:`start` has restored the snapshot and replayed the
+        journal, so no event is folded into state about to be replaced (a bus replaying its overflow delivers
+        before the server has started).
     """
 
     def __init__(
@@ -70,8 +81,15 @@ class MonitorService:
         name: str = "monitor",
         clock: Callable[[], float] = _time.time,
         transactional: bool = False,
+        journal: EventJournal | None = None,
+        wait_for_start: bool = False,
     ) -> None:
         self.settings = settings or MonitorSettings()
+        self.journal = journal
+        self._replaying = False
+        self._ready = threading.Event()
+        if not wait_for_start:
+            self._ready.set()
         self.transactional = transactional
         self._unrecorded: list[WindowResult] = []
         self.profiles = ProfileStore(registry)
@@ -102,7 +120,11 @@ class MonitorService:
 
     # ----------------------------------------------------------------------------------------------- input
     def __call__(self, batch: Sequence[Event]) -> None:
-        """Bus subscriber: take a batch of events."""
+        """Bus subscriber: take a batch of events (once started, with ``wait_for_start``)."""
+        while not self._ready.wait(1.0):
+            if self._stop.is_set():
+                log.error("monitor: stopped before it started; %d events not taken", len(batch))
+                return
         self.handle(batch)
 
     def handle(self, events: Iterable[Event]) -> list[WindowResult]:
@@ -113,9 +135,12 @@ class MonitorService:
         the same batch finds it.
         """
         out: list[WindowResult] = []
+        batch = events if isinstance(events, list) else list(events)
         with self._lock:
+            if self.journal is not None and not self._replaying:
+                self.journal.write(batch)  # before it counts: a crash after this replays it
             run: list[InferenceEvent] = []
-            for ev in events:
+            for ev in batch:
                 if isinstance(ev, InferenceEvent):
                     run.append(ev)
                     continue
@@ -255,14 +280,22 @@ class MonitorService:
     def _emit(self, results: list[WindowResult]) -> None:
         if not results:
             return
-        if self.transactional:
-            self._unrecorded.extend(results)
-        else:
+        again: set[tuple[str, int, str, str, int]] = set()
+        if self._replaying:  # windows the journal's replay closes again: recorded and announced before the crash
             try:
-                self.history.record(results)
+                again = self.history.recorded(results)
+            except Exception:
+                log.exception("monitor: could not check which replayed windows were recorded")
+        fresh = [r for r in results if (r.model, r.version, r.variant, r.kind, r.window) not in again]
+        if self.transactional:
+            self._unrecorded.extend(fresh)
+        elif fresh:
+            try:
+                self.history.record(fresh)
             except Exception:  # the store may be down; metrics and alarms still go out
-                log.exception("monitor: could not record %d window results", len(results))
+                log.exception("monitor: could not record %d window results", len(fresh))
         for r in results:
+            announce = (r.model, r.version, r.variant, r.kind, r.window) not in again
             for a in r.alarms:
                 held = ((a.model, a.version, a.variant), a.kind)
                 if a.transition == "resolved" or a.severity is None:
@@ -277,7 +310,7 @@ class MonitorService:
                     severity = self._alarm_state.get(((r.model, r.version, r.variant), kind))
                     if severity is not None:
                         m.ALARM_WINDOWS.labels(r.model, str(r.version), r.variant, kind, severity).inc()
-            if r.kind == "traffic":
+            if r.kind == "traffic" and announce:
                 self._hold(r)
             self.results = [*self.results[-199:], r]
             for a in r.alarms:
@@ -293,7 +326,7 @@ class MonitorService:
                     a.variant,
                     ", ".join(f"{k}={s}" for k, s in sorted(a.subjects.items())) or "clear",
                 )
-                if self.on_alarm is not None:
+                if self.on_alarm is not None and announce:
                     try:
                         self.on_alarm(a)
                     except Exception:
@@ -356,6 +389,7 @@ class MonitorService:
                 "last_event": dict(self._last_event),
             }
             pending, self._unrecorded = self._unrecorded, []
+            cut = self.journal.mark() if self.journal is not None else None  # what this state covers
             journal = self.joiner.journal
             marks = journal.take() if journal is not None else {}
             joins = changes(self.joiner, marks)
@@ -371,6 +405,8 @@ class MonitorService:
                 if self.joiner.journal is not None:
                     self.joiner.journal.give_back(marks)
             raise
+        if self.journal is not None and cut is not None:
+            self.journal.release(cut)
 
     @property
     def unrecorded(self) -> int:
@@ -428,10 +464,29 @@ class MonitorService:
                 self.history.clear_joins(self.name)
             except Exception:
                 log.exception("monitor: the last snapshot's label joins could not be cleared")
+        self._replay()
         self._stop.clear()
+        self._ready.set()
         self._thread = threading.Thread(target=self._run, name="modelpilot-monitor", daemon=True)
         self._thread.start()
         return self
+
+    def _replay(self) -> None:
+        """Take again what the journal holds: the events a killed predecessor took after its last snapshot."""
+        if self.journal is None:
+            return
+        n = 0
+        self._replaying = True
+        try:
+            for batch in self.journal.replay():
+                self.handle(batch)
+                n += len(batch)
+        except Exception:
+            log.exception("monitor: the journal's replay stopped after %d events", n)
+        finally:
+            self._replaying = False
+        if n:
+            log.warning("monitor: replayed %d events taken after the last snapshot by a process that did not stop", n)
 
     def _run(self) -> None:
         last_snapshot = _time.monotonic()
@@ -453,3 +508,5 @@ class MonitorService:
             self.snapshot()
         except Exception:
             log.exception("monitor: final snapshot failed")
+        if self.journal is not None:
+            self.journal.close()  # what the last snapshot did not cover stays, for the next start

@@ -36,8 +36,8 @@ from starlette.routing import Route
 from modelpilot.auth import Tokens
 from modelpilot.config.settings import Settings
 from modelpilot.errors import ConfigError, ModelPilotError
-from modelpilot.events.bus import Bus
-from modelpilot.events.factory import check_bus, open_bus
+from modelpilot.events.bus import Bus, InProcessBus
+from modelpilot.events.factory import check_bus, open_bus, open_journal
 from modelpilot.events.model import AlarmEvent
 from modelpilot.events.sinks import JsonlSink
 from modelpilot.registry import Registry
@@ -201,7 +201,10 @@ def create_app(
         def announce(alarm: Alarm, bus: Bus = bus) -> None:  # alarms go on the bus, for the controller
             bus.publish(AlarmEvent(alarm.model_dump(mode="json"), time.time()))
 
-        watcher_service = MonitorService(registry, settings.monitor, on_alarm=announce)
+        journal = open_journal(settings) if isinstance(bus, InProcessBus) else None  # Kafka keeps its own
+        watcher_service = MonitorService(
+            registry, settings.monitor, on_alarm=announce, journal=journal, wait_for_start=True
+        )
         bus.subscribe(watcher_service)
     slo_service = None
     if slo_specs:

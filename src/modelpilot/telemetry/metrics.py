@@ -47,6 +47,8 @@ __all__ = [
     "EVENT_QUEUE_DEPTH",
     "FALLBACKS",
     "IN_FLIGHT",
+    "JOURNAL_BYTES",
+    "JOURNAL_UNWRITTEN",
     "LABELS_JOINED",
     "LABELS_RECEIVED",
     "LABEL_COVERAGE",
@@ -167,6 +169,18 @@ SPOOL_WRITTEN = Counter("modelpilot_spool_written_total", "Events written to the
 SPOOL_REPLAYED = Counter(
     "modelpilot_spool_replayed_total", "Events replayed from the on-disk spool and delivered to the broker."
 )
+JOURNAL_BYTES = Gauge(
+    "modelpilot_journal_bytes",
+    "Bytes of the embedded monitor's event journal (the events it took since its last snapshot).",
+    multiprocess_mode="livesum",
+)
+JOURNAL_UNWRITTEN = Counter(
+    "modelpilot_journal_unwritten_total",
+    "Events the embedded monitor took but could not journal (watched; a crash before the next snapshot loses them).",
+    ["reason"],
+)
+for _reason in ("spool_full", "spool_error", "spool_closed", "spool_corrupt", "unencodable"):
+    JOURNAL_UNWRITTEN.labels(reason=_reason)
 LABELS_RECEIVED = Counter("modelpilot_feedback_labels_total", "Labels accepted by the feedback route.")
 PLAN_REVISION = Gauge(
     "modelpilot_traffic_plan_revision",
