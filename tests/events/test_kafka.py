@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from modelpilot.events import AlarmEvent, InferenceEvent, LabelEvent, SloAlertEvent
-from modelpilot.events.kafka import KafkaBus, KafkaTopics, decode, encode
+from modelpilot.events.kafka import KafkaBus, KafkaTopics, decode, decode_many, encode
 from tests.conftest import missing_component
 from tests.kafka_broker import TansuBroker, tansu_binary
 
@@ -239,3 +239,42 @@ def test_a_clean_stop_during_an_outage_hands_the_producer_queue_to_the_spool(tmp
     finally:
         broker.proc.send_signal(signal.SIGCONT)
         broker.stop()
+
+
+def _messages(bootstrap: str, topic: str, want: int) -> list[bytes]:
+    """The message values on partition 0 of ``topic`` (read from the start until they hold ``want`` events, or 20 s)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{topic}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    values: list[bytes] = []
+    events = 0
+    deadline = time.monotonic() + 20
+    try:
+        while events < want and time.monotonic() < deadline:
+            new = [m.value() or b"" for m in consumer.consume(100, timeout=0.5) if m.error() is None]
+            values += new
+            events += sum(len(decode_many(v)) for v in new)
+    finally:
+        consumer.close()
+    return values
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_inference_events_leave_as_columnar_batches_unless_turned_off(broker: TansuBroker, batch: bool) -> None:
+    name = f"t6{'b' if batch else 's'}"
+    topics = KafkaTopics(f"{name}.inference", f"{name}.feedback", f"{name}.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1, batch=batch)
+    try:
+        sent = [inference(i) for i in range(200)] + [inference(i, model="fraud") for i in range(200, 230)]
+        assert all(bus.publish(e) for e in sent) and bus.flush(10.0)
+        values = _messages(broker.bootstrap, topics.inference, len(sent))
+        kinds = {orjson.loads(v)["type"] for v in values}
+        if batch:  # one message per model per wake-up of the sender (one or two while we published)
+            assert 2 <= len(values) <= 4 and kinds == {"io.modelpilot.inference.batch"}
+        else:
+            assert len(values) == len(sent) and kinds == {"io.modelpilot.inference"}
+        got = [e for v in values for e in decode_many(v)]
+        assert [e.to_dict() for e in got] == [e.to_dict() for e in sent]
+    finally:
+        bus.close()

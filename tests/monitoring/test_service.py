@@ -302,7 +302,7 @@ def test_a_snapshot_stays_small_and_writes_only_what_changed_however_many_labels
     assert state is not None and len(json.dumps(state)) < 1_000_000
     with registry.store.read() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(t.label_joins)).scalar_one()
-    assert rows == 12_000
+    assert rows == 1  # one segment row holds them
     written: list[int] = []
     real = svc.history._save_joins
 
@@ -314,9 +314,11 @@ def test_a_snapshot_stays_small_and_writes_only_what_changed_however_many_labels
     svc.handle([dataclasses.replace(labels[0], request_id=f"{labels[0].request_id}-0")])  # one label joins
     svc.handle([dataclasses.replace(events[0], request_id="new-1")])  # one more prediction waits
     svc.snapshot()
-    # three entries changed: the joined prediction's row goes; the label's and the new prediction's rows come, each
-    # after a delete of any row of the same request (5 row statements, not 12,000)
-    assert written == [5]
+    # one statement: a segment row with the label and the new prediction, and the joined prediction as dropped
+    assert written == [1]
+    with registry.store.read() as conn:
+        found = conn.execute(sa.select(t.label_joins.c.data).order_by(t.label_joins.c.seq)).scalars().all()
+    assert len(found) == 2 and len(found[1]["entries"]) == 2 and len(found[1]["drop"]) == 1
     again = MonitorService(registry, MonitorSettings(), name="small")
     assert again.restore() and again.joiner.pending == 12_000 and again.joiner.stats["joined"] == 1
     assert again.joiner.to_state() == svc.joiner.to_state()

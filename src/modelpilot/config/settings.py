@@ -122,6 +122,11 @@ class KafkaSettings(BaseModel):
     config: dict[str, str] = Field(
         default_factory=dict, description="Extra librdkafka settings for every client (e.g. security.protocol)."
     )
+    batch: bool = Field(
+        True,
+        description="Send consecutive inference events of one model as one io.modelpilot.inference.batch message "
+        "(an Arrow stream); off for consumers of the topic that read only single events.",
+    )
 
 
 class SpoolSettings(BaseModel):

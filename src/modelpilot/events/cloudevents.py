@@ -8,7 +8,9 @@ service's name in the ``inferenceservicename`` extension; over HTTP in *binary* 
 data as the body). :func:`parse_http` reads binary, structured (``application/cloudevents+json``) and batch
 (``application/cloudevents-batch+json``) bodies; :class:`KServePairs` joins each request with its response into one
 :class:`~modelpilot.events.model.InferenceEvent`. modelpilot's own events use the types ``io.modelpilot.inference``
-and ``io.modelpilot.label`` with the event's JSON as data (:func:`to_cloudevent`, :func:`from_cloudevent`).
+and ``io.modelpilot.label`` with the event's JSON as data (:func:`to_cloudevent`, :func:`from_cloudevent`), and
+``io.modelpilot.inference.batch`` for many inference events of one model as an Arrow stream in ``data_base64``
+(:mod:`modelpilot.events.columnar`; :func:`events_of` reads both).
 
 Example:
     >>> ce = parse_http({"ce-id": "r1", "ce-type": KSERVE_REQUEST, "ce-specversion": "1.0", "ce-source": "x",
@@ -24,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time as _time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -36,6 +40,7 @@ import numpy.typing as npt
 import orjson
 
 from modelpilot.errors import InvalidInputError
+from modelpilot.events.columnar import MODELPILOT_INFERENCE_BATCH, from_arrow
 from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
 
 __all__ = [
@@ -43,10 +48,12 @@ __all__ = [
     "KSERVE_RESPONSE",
     "MODELPILOT_ALARM",
     "MODELPILOT_INFERENCE",
+    "MODELPILOT_INFERENCE_BATCH",
     "MODELPILOT_LABEL",
     "MODELPILOT_SLO_ALERT",
     "CloudEvent",
     "KServePairs",
+    "events_of",
     "from_cloudevent",
     "parse_http",
     "to_cloudevent",
@@ -88,7 +95,16 @@ def _structured(doc: Any, where: str) -> CloudEvent:
         if not isinstance(doc.get(field), str) or not doc[field]:
             raise _bad(f"{where}.{field}: missing", f"every CloudEvent needs a string {field!r}")
     attrs = {k: v for k, v in doc.items() if k not in ("data", "data_base64")}
+    if "data_base64" in doc:
+        return CloudEvent(attrs, _base64(doc["data_base64"], where))
     return CloudEvent(attrs, doc.get("data"))
+
+
+def _base64(value: Any, where: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (TypeError, ValueError, binascii.Error):
+        raise _bad(f"{where}.data_base64: not base64", "encode binary data with standard base64") from None
 
 
 def parse_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
@@ -313,6 +329,15 @@ def to_cloudevent(event: Event, *, source: str = "modelpilot") -> dict[str, Any]
         "datacontenttype": "application/json",
         "data": event.to_dict(),
     }
+
+
+def events_of(ce: CloudEvent) -> list[Event]:
+    """The events of one of modelpilot's CloudEvents: one, or the many of an ``io.modelpilot.inference.batch``."""
+    if ce.type == MODELPILOT_INFERENCE_BATCH:
+        if not isinstance(ce.data, bytes):
+            raise _bad(f"event {ce.id}: a batch's data must be binary", "send the Arrow stream in data_base64")
+        return list(from_arrow(ce.data))
+    return [from_cloudevent(ce)]
 
 
 def from_cloudevent(ce: CloudEvent) -> Event:

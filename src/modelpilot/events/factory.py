@@ -68,6 +68,7 @@ def kafka_bus(settings: Settings, *, spool: bool = True, create_topics: bool = T
             capacity=ev.queue_size,
             spool=disk,
             message_timeout_s=k.message_timeout_s,
+            batch=k.batch,
         )
     except Exception as exc:
         if disk is not None:

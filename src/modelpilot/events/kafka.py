@@ -4,6 +4,10 @@
   SLO alerts (names configurable, created if missing with ``partitions`` partitions).
 - The message key is the model name, so one model's events stay in order on one partition. Each CloudEvent carries
   the extensions ``modelversion``, ``variant`` and ``partitionkey``.
+- With ``batch`` (the default), consecutive inference events of one model and layout leave as one message, an
+  ``io.modelpilot.inference.batch`` CloudEvent holding them as an Arrow stream (:mod:`modelpilot.events.columnar`):
+  one message, one decode and no per-value objects for hundreds of events. Every reader here takes both forms;
+  turn it off for consumers of the topic that only read single events.
 - The producer is idempotent with ``acks=all``. :meth:`KafkaBus.publish` never blocks a request nor encodes on
   its thread: it appends the event to a bounded queue (beyond ``capacity``: dropped, counted, logged), and a sender
   thread encodes and hands messages to librdkafka.
@@ -23,13 +27,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -38,7 +44,8 @@ from confluent_kafka.cimpl import NewTopic
 
 from modelpilot.errors import InvalidInputError
 from modelpilot.events.bus import Subscriber
-from modelpilot.events.cloudevents import CloudEvent, from_cloudevent, to_cloudevent
+from modelpilot.events.cloudevents import CloudEvent, events_of, from_cloudevent, to_cloudevent
+from modelpilot.events.columnar import batch_cloudevent, groups
 from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
 from modelpilot.events.spool import Record, Spool
 from modelpilot.telemetry import metrics
@@ -46,7 +53,7 @@ from modelpilot.telemetry import metrics
 if TYPE_CHECKING:
     from modelpilot.events.kafka_reader import Reader
 
-__all__ = ["KafkaBus", "KafkaTopics", "decode", "encode", "structured"]
+__all__ = ["KafkaBus", "KafkaTopics", "decode", "decode_many", "encode", "encode_batch", "structured"]
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +106,43 @@ def encode(event: Event, *, source: str = "modelpilot") -> tuple[bytes, bytes]:
     return model.encode(), orjson.dumps(ce, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def encode_batch(events: Sequence[InferenceEvent], *, source: str = "modelpilot") -> tuple[bytes, bytes]:
+    """``(key, value)`` of one message holding inference events of one model and layout (an
+    ``io.modelpilot.inference.batch`` CloudEvent); ``ValueError`` when they cannot share one."""
+    ce = batch_cloudevent(events, source=source)
+    model = events[0].model
+    ce["partitionkey"] = model
+    return model.encode(), orjson.dumps(ce)
+
+
 def structured(value: bytes) -> CloudEvent:
-    """The structured-mode CloudEvent in a message value; InvalidInputError names what is wrong."""
+    """The structured-mode CloudEvent in a message value (binary data in ``data_base64``); InvalidInputError
+    names what is wrong."""
     try:
         doc = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise InvalidInputError(f"message: not JSON ({exc})", hint="send structured CloudEvents") from None
-    if not isinstance(doc, dict) or "type" not in doc or "data" not in doc:
+    if not isinstance(doc, dict) or "type" not in doc:
         raise InvalidInputError("message: not a structured CloudEvent", hint="give it type and data")
-    return CloudEvent({k: v for k, v in doc.items() if k != "data"}, doc["data"])
+    if "data" in doc:
+        return CloudEvent({k: v for k, v in doc.items() if k != "data"}, doc["data"])
+    if "data_base64" in doc:
+        raw = doc.pop("data_base64")
+        try:
+            return CloudEvent(doc, base64.b64decode(raw, validate=True))
+        except (TypeError, ValueError, binascii.Error):
+            raise InvalidInputError("message.data_base64: not base64", hint="standard base64, padded") from None
+    raise InvalidInputError("message: a CloudEvent without data", hint="give it data or data_base64")
 
 
 def decode(value: bytes) -> Event:
     """An event from a message value written by :func:`encode`; InvalidInputError names what is wrong."""
     return from_cloudevent(structured(value))
+
+
+def decode_many(value: bytes) -> list[Event]:
+    """The events of a message written by :func:`encode` or :func:`encode_batch`."""
+    return events_of(structured(value))
 
 
 class KafkaBus:
@@ -134,6 +164,8 @@ class KafkaBus:
         Where undeliverable messages wait for the broker (none: they are dropped and counted).
     message_timeout_s
         How long librdkafka retries a message before it is given to the spool.
+    batch
+        Send consecutive inference events of one model and layout as one columnar message (see above).
     """
 
     def __init__(
@@ -148,8 +180,10 @@ class KafkaBus:
         spool: Spool | None = None,
         message_timeout_s: float = 5.0,
         source: str = "modelpilot",
+        batch: bool = True,
     ) -> None:
         self.bootstrap = bootstrap
+        self.batch = batch
         self.topics = topics or KafkaTopics()
         self.partitions = partitions
         self.config = dict(config or {})
@@ -255,16 +289,10 @@ class KafkaBus:
                     log.exception("kafka bus: a new producer could not be made; trying again")
             while self._queue and not self._draining:
                 self._busy = True
-                batch: list[Record] = []
-                while self._queue and len(batch) < 512:
-                    event = self._queue.popleft()
-                    try:
-                        key, value = encode(event, source=self.source)
-                    except Exception:  # an event that cannot be encoded is a bug: counted, never a dead thread
-                        log.exception("kafka bus: event %r could not be encoded", getattr(event, "request_id", "?"))
-                        self._drop("unencodable", 1)
-                        continue
-                    batch.append((self.topics.of(event), key, value))
+                taken: list[Event] = []
+                while self._queue and len(taken) < 512:
+                    taken.append(self._queue.popleft())
+                batch = self._encode(taken)
                 metrics.EVENT_QUEUE_DEPTH.set(len(self._queue))
                 try:
                     self._hand_over(batch)
@@ -277,6 +305,28 @@ class KafkaBus:
                 self._idle.notify_all()
             if self._stop.is_set() and not self._queue:
                 return
+
+    def _encode(self, events: list[Event]) -> list[Record]:
+        """Messages for ``events``: one per group of inference events that can travel together (``batch``), else
+        one per event."""
+        out: list[Record] = []
+        for group in groups(events) if self.batch else [[e] for e in events]:
+            if len(group) > 1:
+                try:
+                    key, value = encode_batch(cast(list[InferenceEvent], group), source=self.source)
+                    out.append((self.topics.inference, key, value))
+                    continue
+                except ValueError:  # values Arrow cannot type in one column: they go one by one
+                    pass
+            for event in group:
+                try:
+                    key, value = encode(event, source=self.source)
+                except Exception:  # an event that cannot be encoded is a bug: counted, never a dead thread
+                    log.exception("kafka bus: event %r could not be encoded", getattr(event, "request_id", "?"))
+                    self._drop("unencodable", 1)
+                    continue
+                out.append((self.topics.of(event), key, value))
+        return out
 
     def _hand_over(self, batch: list[Record]) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, Me
 
 from modelpilot.errors import InvalidInputError
 from modelpilot.events.bus import Subscriber
-from modelpilot.events.kafka import decode
+from modelpilot.events.kafka import decode_many
 from modelpilot.events.model import Event
 from modelpilot.telemetry import metrics
 
@@ -114,7 +114,7 @@ class Reader(threading.Thread):
                     log.warning("kafka: %s", problem)
                 continue
             try:
-                events.append(decode(m.value() or b""))
+                events.extend(decode_many(m.value() or b""))
             except Exception as exc:  # whatever a message makes decoding raise: skipped and counted, never fatal
                 self.skipped += 1
                 metrics.EVENTS_DROPPED.labels(reason="undecodable").inc()

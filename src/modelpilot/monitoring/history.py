@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from modelpilot.monitoring.performance.journal import Changes
+from modelpilot.monitoring.performance.journal import SEGMENT, Changes
 from modelpilot.monitoring.results import Alarm, WindowResult
 from modelpilot.storage import Store
 from modelpilot.storage import tables as t
@@ -148,24 +148,16 @@ class MonitorHistory:
 
     @staticmethod
     def _save_joins(conn: sa.Connection, name: str, joins: Changes) -> None:
-        """Write only what changed: a snapshot costs what happened since the last one, not what is held."""
+        """Write only what changed: a snapshot's segment row (and the deletes of segments nothing alive is left in,
+        or of every row on compaction), not what is held."""
         lj = t.label_joins
-        where = (
-            lj.c.owner == sa.bindparam("b_owner"),
-            lj.c.kind == sa.bindparam("b_kind"),
-            lj.c.key == sa.bindparam("b_key"),
-        )
+        if joins.clear:
+            conn.execute(sa.delete(lj).where(lj.c.owner == name))
         if joins.deletes:
-            conn.execute(
-                sa.delete(lj).where(*where), [{"b_owner": name, "b_kind": k, "b_key": y} for k, y in joins.deletes]
-            )
-        if joins.updates:
-            conn.execute(
-                sa.update(lj).where(*where).values(data=sa.bindparam("b_data")),
-                [{"b_owner": name, "b_kind": r["kind"], "b_key": r["key"], "b_data": r["data"]} for r in joins.updates],
-            )
-        if joins.inserts:
-            conn.execute(sa.insert(lj), [{"owner": name, **r} for r in joins.inserts])
+            keys = [f"{n:020d}" for n in joins.deletes]
+            conn.execute(sa.delete(lj).where(lj.c.owner == name, lj.c.kind == SEGMENT, lj.c.key.in_(keys)))
+        if joins.segment is not None:
+            conn.execute(sa.insert(lj), [{"owner": name, **joins.segment}])
 
     def clear_joins(self, name: str) -> None:
         """Forget the label-join rows of the snapshot ``name``."""
@@ -173,7 +165,7 @@ class MonitorHistory:
             conn.execute(sa.delete(t.label_joins).where(t.label_joins.c.owner == name))
 
     def load_joins(self, name: str) -> list[dict[str, Any]]:
-        """The label-join rows of the snapshot ``name`` (``kind``, ``seq``, ``data``), in ``seq`` order."""
+        """The label-join rows of the snapshot ``name`` (``kind``, ``seq``, ``data``): its segments, in order."""
         lj = t.label_joins
         query = sa.select(lj.c.kind, lj.c.seq, lj.c.data).where(lj.c.owner == name).order_by(lj.c.seq)
         with self.store.read() as conn:

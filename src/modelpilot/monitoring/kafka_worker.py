@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from modelpilot.config import MonitorSettings
 from modelpilot.errors import InvalidInputError, StoreError, UnavailableError
-from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, KServePairs, from_cloudevent
+from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, KServePairs, events_of
 from modelpilot.events.kafka import structured
 from modelpilot.events.model import Event
 from modelpilot.monitoring.results import Alarm
@@ -242,9 +242,9 @@ class KafkaMonitor:
                 continue
             shard = self._shard(partition)
             passed.setdefault(partition, {})[topic] = offset + 1
-            event = self._decode(shard, msg)
-            if event is not None:
-                by_partition.setdefault(partition, []).append(event)
+            events = self._decode(shard, msg)
+            if events:
+                by_partition.setdefault(partition, []).extend(events)
         for partition, offsets in passed.items():
             shard = self.shards[partition]
             events = by_partition.get(partition, [])
@@ -255,19 +255,20 @@ class KafkaMonitor:
             shard.dirty = True
             shard.service.position = shard.position()
 
-    def _decode(self, shard: Shard, msg: Message) -> Event | None:
+    def _decode(self, shard: Shard, msg: Message) -> list[Event]:
         try:
             ce = structured(msg.value() or b"")
             if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
-                return shard.pairs.add(ce)
-            return from_cloudevent(ce)
+                pair = shard.pairs.add(ce)
+                return [] if pair is None else [pair]
+            return events_of(ce)  # one event, or the many of a columnar batch
         except Exception as exc:  # anything a message can make decoding raise: skipped with a count, never fatal
             self.skipped += 1
             name = type(exc).__name__
             reason = exc.message if isinstance(exc, InvalidInputError) else f"not an event ({name}: {exc})"
             m.MONITOR_EVENTS.labels(outcome="undecodable").inc()
             log.warning("monitor: skipped %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
-            return None
+            return []
 
     def _save(self, partitions: set[int]) -> None:
         """Snapshot these shards (closed windows with them), then commit their offsets to Kafka."""

@@ -103,7 +103,7 @@ class MonitorService:
         self.monitor = Monitor(self.profiles.get, policy=self.policy, policies=policies, clock=clock)
         self.joiner = LabelJoiner(
             ttl_s=self.settings.label_ttl_s, max_pending=self.settings.max_pending_labels, clock=clock
-        ).journaled()  # what it holds is kept in the store row by row, written as it changes
+        ).journaled()  # what it holds is kept in the store, one segment row per snapshot of what changed
         self.label_windows: dict[StreamKey, LabelWindow] = {}
         self._label_index: dict[StreamKey, int] = {}
         self._joined_seen = dict(self.joiner.stats)
@@ -392,7 +392,7 @@ class MonitorService:
             cut = self.journal.mark() if self.journal is not None else None  # what this state covers
             journal = self.joiner.journal
             marks = journal.take() if journal is not None else {}
-            joins = changes(self.joiner, marks)
+            joins = changes(self.joiner, marks) if journal is not None else None
         try:
             if not self.transactional:
                 self.history.save_state(self.name, state, joins)
@@ -405,6 +405,8 @@ class MonitorService:
                 if self.joiner.journal is not None:
                     self.joiner.journal.give_back(marks)
             raise
+        if journal is not None and joins is not None:
+            journal.committed(joins)
         if self.journal is not None and cut is not None:
             self.journal.release(cut)
 

@@ -271,10 +271,12 @@ label_joins = Table(
     Column("seq", BigInteger, nullable=False),
     Column("data", JSON, nullable=False),
 )
-"""What a monitor's label joiner holds (``owner``: its snapshot name), one row per request and kind: ``pending``
-predictions waiting for their label, ``label`` labels waiting for (more) predictions, ``gone`` requests whose
-predictions were dropped unlabelled. Written incrementally with each snapshot (only what changed), read back in
-``seq`` order on restore; ``key`` is a digest of the request id (which ``data`` holds), so ids of any length fit."""
+"""What a monitor's label joiner holds (``owner``: its snapshot name): predictions waiting for their label, labels
+waiting for (more) predictions, requests whose predictions were dropped unlabelled. One ``segment`` row per snapshot
+(``key`` and ``seq``: the segment's number) with the entries added or changed since the last and the requests whose
+stored entries went; read back in order on restore (see :mod:`modelpilot.monitoring.performance.journal`). Rows of
+the kinds ``pending``, ``label`` and ``gone`` (one per request, keyed by a digest of its id) come from an older
+build; they are read, and replaced at the next snapshot."""
 
 slo_state = Table(
     "slo_state",

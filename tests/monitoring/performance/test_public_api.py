@@ -37,7 +37,7 @@ EXPECTED = {
         "pending_from",
         "pending_json",
     ],
-    "modelpilot.monitoring.performance.journal": ["KINDS", "Changes", "Journal", "changes", "row_key"],
+    "modelpilot.monitoring.performance.journal": ["KINDS", "SEGMENT", "Changes", "Journal", "changes", "unpack"],
     "modelpilot.monitoring.performance.labels": ["DEFAULT_LABEL_TTL_S", "DEFAULT_TTL_S", "LabelJoiner"],
     "modelpilot.monitoring.performance.metric_math": [
         "NeumaierSum",

@@ -131,9 +131,21 @@ def label_rows(label: Any, p: Pending) -> tuple[npt.NDArray[Any] | None, str | N
     return np.asarray(values, dtype=np.float64), None
 
 
-def pending_json(p: Pending) -> dict[str, Any]:
-    """A held prediction as plain JSON (its dtype beside it)."""
-    return {**{f: jsonable(getattr(p, f)) for f in PENDING_FIELDS}, "dtype": p.prediction.dtype.str}
+def pending_json(p: Pending, *, arrays: bool = False) -> dict[str, Any]:
+    """A held prediction as plain JSON (its dtype beside it); ``arrays=True`` leaves numeric arrays as numpy
+    arrays, for a writer that encodes them itself (orjson with ``OPT_SERIALIZE_NUMPY``: the store)."""
+    pred, proba = p.prediction, p.probabilities
+    return {
+        "model": p.model,
+        "version": jsonable(p.version),
+        "variant": p.variant,
+        "time": jsonable(p.time),
+        "arrived": jsonable(p.arrived),
+        "prediction": pred if arrays and pred.dtype.kind in "biuf" else pred.tolist(),
+        "probabilities": None if proba is None else proba if arrays and proba.dtype.kind == "f" else proba.tolist(),
+        "classes": None if p.classes is None else [jsonable(c) for c in p.classes],
+        "dtype": pred.dtype.str,
+    }
 
 
 def pending_from(d: Mapping[str, Any]) -> Pending:

@@ -1,62 +1,78 @@
-"""What a label joiner holds, as store rows written incrementally: one row per request and kind.
+"""What a label joiner holds, as store rows written incrementally: one *segment* row per snapshot.
 
 A :class:`~modelpilot.monitoring.performance.labels.LabelJoiner` with a journal notes every request whose entry it
-added, changed or dropped (:class:`Journal`); at a snapshot the monitor turns those notes into rows of the
-``label_joins`` table (:func:`changes`) — inserts, updates and deletes, as many as entries changed — instead of
-writing every held prediction into the snapshot. On restore the rows come back in ``seq`` order, which is the order
-the joiner took them in, so expiry and eviction continue exactly.
+added, changed or dropped (:class:`Journal`). At a snapshot the monitor turns those notes into one row of the
+``label_joins`` table (:func:`changes`): a segment holding the entries added or changed since the last one (each
+with its position, ``seq``) and the requests whose stored entries went or changed (``drop``). Its cost is what
+happened since the last snapshot — one row and one statement however many predictions it holds — not what is held.
+On restore the segments are read in order (drops first, then entries) and the entries that survive are taken back
+in ``seq`` order, which is the order the joiner took them in, so expiry and eviction continue exactly.
+
+Segments are forgotten when they hold nothing alive: from the oldest end (a segment's drops only concern older
+ones), and by *compaction* — every row replaced by one segment of what is held — when the segments hold more than
+twice what is alive plus 10,000 entries, so the rows stay within a small factor of what is held.
 
 Example:
     >>> from modelpilot.monitoring.performance.labels import LabelJoiner
     >>> j = LabelJoiner(clock=lambda: 0.0).journaled()
     >>> j.add_prediction("r1", "credit", 1, "stable", 0.0, [1])
     >>> ch = changes(j, j.journal.take())
-    >>> [(r["kind"], r["data"]["id"]) for r in ch.inserts], [kind for kind, _ in ch.deletes]  # any old row goes
-    ([('pending', 'r1')], ['pending'])
-    >>> back = LabelJoiner(clock=lambda: 0.0).journaled().load(ch.inserts)
+    >>> [(kind, data["id"]) for kind, _, data in ch.segment["data"]["entries"]], len(ch)
+    ([('pending', 'r1')], 1)
+    >>> j.journal.committed(ch)
+    >>> back = LabelJoiner(clock=lambda: 0.0).journaled().load([ch.segment])
     >>> back.pending
     1
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelpilot.errors import InvalidInputError
+
 if TYPE_CHECKING:
     from modelpilot.monitoring.performance.labels import LabelJoiner
 
-__all__ = ["KINDS", "Changes", "Journal", "changes", "row_key"]
+__all__ = ["KINDS", "SEGMENT", "Changes", "Journal", "changes", "unpack"]
 
 KINDS = ("pending", "label", "gone")
 """``pending``: predictions waiting for their label; ``label``: labels waiting for (more) predictions; ``gone``:
 requests whose predictions were dropped unlabelled (a label for them is ``late``)."""
+SEGMENT = "segment"
+"""The ``kind`` of a segment row (rows of the other kinds, one per entry, were written by an older build)."""
+COMPACT_SLACK = 10_000
+"""Dead entries the segments may hold beyond the live ones before they are compacted."""
 
 Key = tuple[str, str]  # (kind, request id)
 Mark = tuple[int | None, bool]
 """The position of an entry added since the last take (``None``: a stored entry changed or went), and whether a
-stored row may have to go first (the entry went and came back since the last take)."""
-
-
-def row_key(request_id: str) -> str:
-    """The row key of a request id: a fixed-length digest (ids may be long; the row's data holds the id)."""
-    return hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+stored row may have to go first (kept for older callers; the segments know what is stored)."""
 
 
 @dataclass
 class Journal:
-    """Entries added (with their position) or changed/dropped since the last :meth:`take`."""
+    """Entries added (with their position) or changed/dropped since the last :meth:`take`, and where the stored
+    ones are."""
 
     seq: int = 0
     """The last position handed out: entries are restored in this order."""
     marks: dict[Key, Mark] = field(default_factory=dict)
     """(kind, request id) -> its :data:`Mark`."""
+    stored: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    """Entries in stored segments: (kind, request id) -> (segment, position)."""
+    sizes: dict[int, int] = field(default_factory=dict)
+    """Stored segments: entries each was written with."""
+    live: dict[int, int] = field(default_factory=dict)
+    """Stored segments: entries of each still alive."""
+    next_segment: int = 0
+    compact: bool = False
+    """Replace every row at the next snapshot (rows of an older layout were loaded)."""
 
     def added(self, kind: str, request_id: str) -> None:
-        """A new entry (it is written with the next position). An entry not marked since the last take has no row
-        (a row goes only with a mark), so only one that went and came back needs a delete first."""
+        """A new entry (written with the next position)."""
         self.seq += 1
         key = (kind, request_id)
         self.marks[key] = (self.seq, key in self.marks)
@@ -71,44 +87,129 @@ class Journal:
         return out
 
     def give_back(self, marks: Mapping[Key, Mark]) -> None:
-        """Marks whose rows could not be written: noted again, merged with newer marks of the same entries."""
+        """Marks whose segment could not be written: noted again, merged with newer marks of the same entries."""
         for k, (seq, replaces) in marks.items():
             if k not in self.marks:
                 self.marks[k] = (seq, replaces)
-            else:  # newer: keep its position if it has one, or the unwritten one; a row may exist if either said so
+            else:  # newer: keep its position if it has one, or the unwritten one
                 new_seq, new_replaces = self.marks[k]
                 self.marks[k] = (new_seq if new_seq is not None else seq, new_replaces or replaces)
+
+    def committed(self, ch: Changes) -> None:
+        """The rows of ``ch`` were written: what is stored is now what it planned."""
+        self.stored, self.sizes, self.live = ch.stored, ch.sizes, ch.live
+        self.compact = False
+
+    def restored(self, stored: dict[Key, tuple[int, int]], sizes: dict[int, int], *, compact: bool) -> None:
+        """What :func:`unpack` found in the rows."""
+        self.stored, self.sizes = stored, sizes
+        self.live = dict.fromkeys(sizes, 0)
+        for segment, _ in stored.values():
+            self.live[segment] = self.live.get(segment, 0) + 1
+        self.next_segment = max(sizes, default=-1) + 1
+        self.compact = compact
+        self.seq = max([self.seq, *(seq for _, seq in stored.values())])
 
 
 @dataclass
 class Changes:
-    """Rows to write for a set of marks: ``inserts`` and ``updates`` as row dicts, ``deletes`` as (kind, key)."""
+    """The row statements of one snapshot: every row of the owner goes first (``clear``), the segments numbered
+    ``deletes`` go, and ``segment`` (a row dict, or ``None``) comes. ``stored``, ``sizes`` and ``live`` are what
+    the journal knows once they are written (:meth:`Journal.committed`)."""
 
-    inserts: list[dict[str, Any]] = field(default_factory=list)
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    deletes: list[tuple[str, str]] = field(default_factory=list)
+    segment: dict[str, Any] | None = None
+    deletes: list[int] = field(default_factory=list)
+    clear: bool = False
+    stored: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    sizes: dict[int, int] = field(default_factory=dict)
+    live: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.inserts) + len(self.updates) + len(self.deletes)
+        return int(self.clear) + len(self.deletes) + int(self.segment is not None)
+
+
+def _key(segment: int) -> str:
+    return f"{segment:020d}"
 
 
 def changes(joiner: LabelJoiner, marks: Iterable[tuple[Key, Mark]] | Mapping[Key, Mark]) -> Changes:
-    """The rows that bring the stored entries up to the joiner's current ones, for ``marks``."""
-    out = Changes()
+    """The rows that bring the stored entries up to the joiner's current ones, for ``marks`` (the journal is not
+    changed, but for the segment number it hands out: call :meth:`Journal.committed` once they are written)."""
+    journal = joiner.journal
+    assert journal is not None, "changes() needs a journaled joiner"
+    n = journal.next_segment
+    journal.next_segment += 1  # a number is never used twice, even when a write reported a failure it did not have
+    stored = dict(journal.stored)
+    live = dict(journal.live)
+    entries: list[list[Any]] = []
+    drops: list[list[str]] = []
     items = marks.items() if isinstance(marks, Mapping) else marks
-    for (kind, rid), (seq, _known) in items:
+    for key, (seq, _) in items:
+        kind, rid = key
+        old = stored.pop(key, None)
+        if old is not None:
+            drops.append([kind, rid])
+            live[old[0]] -= 1
+            seq = old[1] if seq is None else seq
         data = joiner.entry(kind, rid)
-        key = row_key(rid)
-        # Gone, or (re)added: any stored row of the request goes first. ``replaces`` says whether this journal knows
-        # of one, but a row can also be left by a predecessor whose restore failed, or by a commit that succeeded
-        # while reporting an error; deleting first keeps every insert valid then.
-        if data is None or seq is not None:
-            out.deletes.append((kind, key))
         if data is None:
             continue
-        row = {"kind": kind, "key": key, "data": data}
-        if seq is not None:
-            out.inserts.append({**row, "seq": seq})
-        else:
-            out.updates.append(row)
-    return out
+        if seq is None:  # changed, yet no stored row known: it goes at the end
+            journal.seq += 1
+            seq = journal.seq
+        entries.append([kind, seq, data])
+        stored[key] = (n, seq)
+    sizes = dict(journal.sizes)
+    if entries or drops:
+        sizes[n] = len(entries)
+        live[n] = len(entries)
+    alive = sum(live.values())
+    if journal.compact or sum(sizes.values()) > 2 * alive + COMPACT_SLACK:
+        everything = sorted(stored.items(), key=lambda kv: kv[1][1])
+        full = [[kind, seq, joiner.entry(kind, rid)] for (kind, rid), (_, seq) in everything]
+        whole = {"kind": SEGMENT, "key": _key(n), "seq": n, "data": {"entries": full, "drop": []}}
+        return Changes(whole, [], True, {k: (n, s) for k, (_, s) in stored.items()}, {n: len(full)}, {n: len(full)})
+    deletes: list[int] = []
+    for segment in sorted(sizes):  # dead segments go from the oldest end: a segment's drops concern older ones
+        if live.get(segment, 0) or segment == n:
+            break
+        deletes.append(segment)
+        sizes.pop(segment)
+        live.pop(segment, None)
+    row: dict[str, Any] | None = None
+    if entries or drops:
+        row = {"kind": SEGMENT, "key": _key(n), "seq": n, "data": {"entries": entries, "drop": drops}}
+    return Changes(row, deletes, False, stored, sizes, live)
+
+
+def unpack(
+    rows: Iterable[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[Key, tuple[int, int]], dict[int, int], bool]:
+    """The entries the rows hold, alive and in ``seq`` order (``kind``, ``seq``, ``data``), where each is stored,
+    the segments' sizes, and whether rows of the older one-row-per-entry layout were among them."""
+    alive: dict[Key, tuple[int, int, Any]] = {}  # key -> (segment, seq, data)
+    sizes: dict[int, int] = {}
+    older = False
+    try:
+        ordered = sorted(rows, key=lambda r: (r["kind"] == SEGMENT, int(r["seq"])))
+        for row in ordered:
+            if row["kind"] != SEGMENT:  # an older build's row: one entry
+                older = True
+                alive[(str(row["kind"]), str(row["data"]["id"]))] = (-1, int(row["seq"]), row["data"])
+                continue
+            segment, data = int(row["seq"]), row["data"]
+            for kind, rid in data["drop"]:
+                alive.pop((str(kind), str(rid)), None)
+            for kind, seq, entry in data["entries"]:
+                alive[(str(kind), str(entry["id"]))] = (segment, int(seq), entry)
+            sizes[segment] = len(data["entries"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"label joins: not a joiner's rows ({exc})", hint="pass what changes() wrote") from exc
+    if older:
+        sizes[-1] = sum(1 for segment, _, _ in alive.values() if segment == -1)
+    entries = [
+        {"kind": kind, "seq": seq, "data": data}
+        for (kind, _), (_, seq, data) in sorted(alive.items(), key=lambda kv: kv[1][1])
+    ]
+    stored = {key: (segment, seq) for key, (segment, seq, _) in alive.items()}
+    return entries, stored, sizes, older

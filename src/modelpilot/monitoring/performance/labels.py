@@ -44,7 +44,7 @@ from modelpilot.monitoring.performance.joins import (
     pending_from,
     pending_json,
 )
-from modelpilot.monitoring.performance.journal import Journal
+from modelpilot.monitoring.performance.journal import Journal, unpack
 
 __all__ = ["DEFAULT_LABEL_TTL_S", "DEFAULT_TTL_S", "LabelJoiner"]
 
@@ -348,19 +348,22 @@ class LabelJoiner:
         return out
 
     def entry(self, kind: str, request_id: str) -> dict[str, Any] | None:
-        """What is held for a request as plain JSON (``kind``: ``pending``, ``label`` or ``gone``), or ``None``."""
+        """What is held for a request as JSON for the store (``kind``: ``pending``, ``label`` or ``gone``), or
+        ``None``; numeric arrays are left to the store's orjson encoder."""
         if kind == "pending":
             ps = self._pending.get(request_id)
-            return None if not ps else {"id": request_id, "p": [pending_json(p) for p in ps]}
+            return None if not ps else {"id": request_id, "p": [pending_json(p, arrays=True) for p in ps]}
         if kind == "label":
             r = self._labels.get(request_id)
             return None if r is None else {"id": request_id, **label_json(r)}
         return {"id": request_id} if request_id in self._gone else None
 
     def load(self, rows: Iterable[Mapping[str, Any]]) -> LabelJoiner:
-        """Take back what :meth:`entry` gave, as stored rows (``kind``, ``seq``, ``data``), in ``seq`` order."""
+        """Take back what is held from the stored rows (segments of :func:`~.journal.changes`, or an older build's
+        one row per entry), in the order it was taken."""
+        entries, stored, sizes, older = unpack(rows)
         try:
-            for row in sorted(rows, key=lambda r: int(r["seq"])):
+            for row in entries:
                 d, kind = row["data"], row["kind"]
                 rid = str(d["id"])
                 if kind == "pending":
@@ -371,10 +374,11 @@ class LabelJoiner:
                     self._labels[rid] = label_from(d)
                 else:
                     self._gone[rid] = None
-                if self.journal is not None:
-                    self.journal.seq = max(self.journal.seq, int(row["seq"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"label joins: not a joiner's rows ({exc})", hint="pass what entry() gave") from exc
+        if self.journal is not None:
+            self.journal.marks.clear()  # what was loaded is stored already
+            self.journal.restored(stored, sizes, compact=older)
         self._n_orphans = sum(not r.matched and not r.late for r in self._labels.values())
         return self
 
