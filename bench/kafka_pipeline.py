@@ -137,7 +137,7 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
 
     from modelpilot.config import load_settings
     from modelpilot.events import InferenceEvent
-    from modelpilot.events.kafka import encode, encode_batch
+    from modelpilot.events.kafka import encode, encode_batches
     from modelpilot.registry import Registry
 
     reg = Registry.open(load_settings(home=home, actor="bench"))
@@ -166,9 +166,11 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
             continue
         pending[name].append(event)
         if len(pending[name]) == EVENTS_PER_MESSAGE:
-            out.append(encode_batch(pending[name]))
+            out += encode_batches(pending[name])  # cut where a message would pass the size limit, as the bus does
             pending[name] = []
-    out += [encode_batch(left) for left in pending.values() if left]
+    for left in pending.values():
+        if left:
+            out += encode_batches(left)
     return out
 
 
@@ -699,8 +701,8 @@ def render_section(
         f" {args.events * ROWS_PER_EVENT:,} rows"
         + (
             f" in {info['messages']:,} `io.modelpilot.inference.batch` messages of up to {EVENTS_PER_MESSAGE:,}"
-            " events of one model each (an Arrow stream, as `modelpilot serve` sends them on the Kafka bus; the"
-            " raw consumer's messages are counted as the events they hold)"
+            " events of one model each (fewer where a message would pass 900 kB; an Arrow stream, as `modelpilot"
+            " serve` sends them on the Kafka bus; the raw consumer's messages are counted as the events they hold)"
             if EVENTS_PER_MESSAGE > 1
             else " in one `io.modelpilot.inference` CloudEvent each (JSON, as other producers send them)"
         )
@@ -802,9 +804,9 @@ def render_section(
     lines += para(
         f"- **Snapshots.**{slowed} Within `monitor.commit_s` of a batch that closes a window"
         f" ({WINDOW_ROWS:,}-row windows close every {WINDOW_ROWS // ROWS_PER_EVENT} events of a model) the worker"
-        " writes the shard's snapshot with the windows it closed and the label-join rows that changed since the"
-        " last one (`label_joins`: each prediction waiting for its label is written once and deleted when it is"
-        " joined, expired or evicted; none are joined here). The snapshot itself holds open windows, alarm memory"
+        " writes the shard's snapshot with the windows it closed and one `label_joins` segment row with what the"
+        " label joiner took or let go since the last one (each prediction waiting for its label is written once,"
+        " in the segment of its snapshot; none are joined here). The snapshot itself holds open windows, alarm memory"
         " and the duplicate filter's digests, not the waiting predictions: the largest was"
         f" {one.snapshot_bytes / 1e6:.2f} MB after {per_shard:,} events per shard ({per_pending:,.1f} bytes per"
         " event; the duplicate filter stops growing at 50,000 ids, 0.53 MB).",

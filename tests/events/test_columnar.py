@@ -142,6 +142,7 @@ def _table(**changes: Any) -> bytes:
         (_table(variant=pa.array(["blue"])), "variant"),
         (_table(time=pa.array(["soon"])), "time"),
         (_table(version=pa.array([None], pa.int64())), "version"),
+        (_table(time=pa.array([float("nan")])), "time"),
     ],
 )
 def test_a_bad_batch_is_refused_with_the_field_named(data: bytes, field: str) -> None:

@@ -278,3 +278,23 @@ def test_inference_events_leave_as_columnar_batches_unless_turned_off(broker: Ta
         assert [e.to_dict() for e in got] == [e.to_dict() for e in sent]
     finally:
         bus.close()
+
+
+def test_a_batch_too_big_for_one_message_is_cut_and_every_event_arrives(broker: TansuBroker) -> None:
+    topics = KafkaTopics("t7.inference", "t7.feedback", "t7.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1)
+    try:
+        rng = np.random.default_rng(7)
+        sent = [
+            InferenceEvent(f"b{i}", 1.0, "credit", 1, "stable", {"x": rng.random(2000)}, np.zeros(2000), 0.0, 200)
+            for i in range(100)
+        ]  # 1.6 MB of values: more than the broker takes in one message
+        assert all(bus.publish(e) for e in sent) and bus.flush(20.0)
+        values = _messages(broker.bootstrap, topics.inference, len(sent))
+        assert len(values) >= 2 and all(len(v) <= 1_000_000 for v in values)
+        got = [e for v in values for e in decode_many(v)]
+        assert [e.request_id for e in got] == [e.request_id for e in sent]
+        assert all(np.array_equal(a.features["x"], b.features["x"]) for a, b in zip(got, sent, strict=True))
+        assert bus.dropped == 0
+    finally:
+        bus.close()

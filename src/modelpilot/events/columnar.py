@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
@@ -204,8 +205,10 @@ def from_arrow(data: bytes) -> list[InferenceEvent]:
     status = _column(table, "status", pa.int32()).to_pylist()
     error = _column(table, "error", pa.string()).to_pylist()
     protocol = _column(table, "protocol", pa.string()).to_pylist()
-    if any(not r for r in rid) or None in version or None in time or None in status:
-        raise _bad("request_id/time/version/status", "a null or empty value")
+    if any(not r for r in rid) or None in version or None in status:
+        raise _bad("request_id/version/status", "a null or empty value")
+    if not all(t is not None and math.isfinite(t) for t in time):
+        raise _bad("time", "a null or non-finite value (seconds since the epoch)")
     if any(v not in _VARIANTS for v in variant):
         raise _bad("variant", f"not one of {', '.join(_VARIANTS)}")
     names = [c for c in table.column_names if c.startswith(_FEATURE)]

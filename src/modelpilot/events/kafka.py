@@ -53,7 +53,17 @@ from modelpilot.telemetry import metrics
 if TYPE_CHECKING:
     from modelpilot.events.kafka_reader import Reader
 
-__all__ = ["KafkaBus", "KafkaTopics", "decode", "decode_many", "encode", "encode_batch", "structured"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "KafkaBus",
+    "KafkaTopics",
+    "decode",
+    "decode_many",
+    "encode",
+    "encode_batch",
+    "encode_batches",
+    "structured",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +123,35 @@ def encode_batch(events: Sequence[InferenceEvent], *, source: str = "modelpilot"
     model = events[0].model
     ce["partitionkey"] = model
     return model.encode(), orjson.dumps(ce)
+
+
+MAX_MESSAGE_BYTES = 900_000
+"""Largest batch message :func:`encode_batches` makes by default: under librdkafka's and the brokers' default
+``message.max.bytes`` (1,000,000), with room for the envelope."""
+
+
+def encode_batches(
+    events: Sequence[InferenceEvent], *, source: str = "modelpilot", max_bytes: int = MAX_MESSAGE_BYTES
+) -> list[tuple[bytes, bytes]]:
+    """``(key, value)`` of messages holding ``events`` (one model and layout) in order, each batch under
+    ``max_bytes`` (a batch that is too big is cut in parts of equal event counts; one event that is too big on its
+    own goes as it is, for the broker to refuse and the bus to count). ``ValueError`` as :func:`encode_batch`.
+
+    >>> import numpy as np
+    >>> evs = [InferenceEvent(f"r{i}", 0.0, "m", 1, "stable", {"x": np.zeros(1000)}, None, 0.0, 200) for i in range(40)]
+    >>> parts = encode_batches(evs, max_bytes=200_000)
+    >>> len(parts) > 1 and all(len(v) <= 200_000 for _, v in parts)
+    True
+    """
+    key, value = encode_batch(events, source=source)
+    if len(value) <= max_bytes or len(events) == 1:
+        return [(key, value)]
+    parts = min(len(events), -(-len(value) // max_bytes) + 1)  # a little more than needed: sizes vary
+    step = -(-len(events) // parts)
+    out: list[tuple[bytes, bytes]] = []
+    for i in range(0, len(events), step):
+        out += encode_batches(events[i : i + step], source=source, max_bytes=max_bytes)
+    return out
 
 
 def structured(value: bytes) -> CloudEvent:
@@ -184,6 +223,8 @@ class KafkaBus:
     ) -> None:
         self.bootstrap = bootstrap
         self.batch = batch
+        limit = int(dict(config or {}).get("message.max.bytes", 1_000_000))
+        self.max_bytes = min(MAX_MESSAGE_BYTES, limit * 9 // 10)  # batch messages stay under the size limit
         self.topics = topics or KafkaTopics()
         self.partitions = partitions
         self.config = dict(config or {})
@@ -313,8 +354,10 @@ class KafkaBus:
         for group in groups(events) if self.batch else [[e] for e in events]:
             if len(group) > 1:
                 try:
-                    key, value = encode_batch(cast(list[InferenceEvent], group), source=self.source)
-                    out.append((self.topics.inference, key, value))
+                    parts = encode_batches(
+                        cast(list[InferenceEvent], group), source=self.source, max_bytes=self.max_bytes
+                    )
+                    out += [(self.topics.inference, key, value) for key, value in parts]
                     continue
                 except ValueError:  # values Arrow cannot type in one column: they go one by one
                     pass

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,19 @@ def label_rows(label: Any, p: Pending) -> tuple[npt.NDArray[Any] | None, str | N
     return np.asarray(values, dtype=np.float64), None
 
 
+def _classes_json(classes: tuple[Any, ...]) -> list[Any]:
+    """A prediction's class labels as JSON (the few distinct tuples of a process are converted once)."""
+    try:
+        return _classes_cached(classes)
+    except TypeError:  # an unhashable label
+        return [jsonable(c) for c in classes]
+
+
+@functools.lru_cache(maxsize=256)
+def _classes_cached(classes: tuple[Any, ...]) -> list[Any]:
+    return [jsonable(c) for c in classes]
+
+
 def pending_json(p: Pending, *, arrays: bool = False) -> dict[str, Any]:
     """A held prediction as plain JSON (its dtype beside it); ``arrays=True`` leaves numeric arrays as numpy
     arrays, for a writer that encodes them itself (orjson with ``OPT_SERIALIZE_NUMPY``: the store)."""
@@ -143,7 +157,7 @@ def pending_json(p: Pending, *, arrays: bool = False) -> dict[str, Any]:
         "arrived": jsonable(p.arrived),
         "prediction": pred if arrays and pred.dtype.kind in "biuf" else pred.tolist(),
         "probabilities": None if proba is None else proba if arrays and proba.dtype.kind == "f" else proba.tolist(),
-        "classes": None if p.classes is None else [jsonable(c) for c in p.classes],
+        "classes": None if p.classes is None else _classes_json(p.classes),
         "dtype": pred.dtype.str,
     }
 
