@@ -571,7 +571,7 @@ class ProfileSummary:
 # parts of the worker's loop: (label, file the function is in, function name); "~" for C functions
 PARTS = [
     ("`consume` (librdkafka, incl. waiting for fetches)", "~", "<method 'consume' of 'cimpl.Consumer' objects>"),
-    ("decode (orjson + `InferenceEvent.from_dict`)", "monitoring/kafka_worker.py", "_decode"),
+    ("decode (`KafkaMonitor._decode`: JSON or Arrow to events)", "monitoring/kafka_worker.py", "_decode"),
     ("`MonitorService.handle` (windows, statistics, alarms, label joins)", "monitoring/service.py", "handle"),
     ("of which window sketches (`Windower.add`)", "monitoring/windows.py", "add"),
     ("snapshots with closed windows (`_save`)", "monitoring/kafka_worker.py", "_save"),

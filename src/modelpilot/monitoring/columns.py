@@ -127,6 +127,9 @@ def as_float(values: npt.NDArray[Any] | list[Any]) -> tuple[npt.NDArray[np.float
     return out, wrong
 
 
+_TEXT_TYPES = {str, type(None)}
+
+
 def as_text(values: npt.NDArray[Any] | list[Any]) -> npt.NDArray[Any]:
     """Values as an object array of strings, ``None`` where missing (NaN counts as missing)."""
     arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
@@ -136,6 +139,8 @@ def as_text(values: npt.NDArray[Any] | list[Any]) -> npt.NDArray[Any]:
         return np.where(arr, "true", "false").astype(object)
     if arr.dtype.kind in "iu":
         return arr.astype(str).astype(object)
+    if arr.dtype.kind == "O" and arr.ndim == 1 and set(map(type, arr)) <= _TEXT_TYPES:
+        return arr.copy()  # strings and None already (the common case for a categorical column): no loop
     out = np.empty(len(arr), dtype=object)
     for i, v in enumerate(arr):
         if v is None or (isinstance(v, float) and v != v):
