@@ -59,10 +59,10 @@ def _same(a: InferenceEvent, b: InferenceEvent) -> None:
         x, y = a.features[name], b.features[name]
         assert x.dtype == y.dtype or (len(x) == 0 and len(y) == 0), name
         assert [repr(v) for v in x.tolist()] == [repr(v) for v in y.tolist()], name  # NaN and ±inf included
-    for x, y in ((a.prediction, b.prediction), (a.probabilities, b.probabilities)):
-        assert (x is None) == (y is None)
-        if x is not None and y is not None:
-            assert x.shape == y.shape and x.tolist() == y.tolist()
+    for p, q in ((a.prediction, b.prediction), (a.probabilities, b.probabilities)):
+        assert (p is None) == (q is None)
+        if p is not None and q is not None:
+            assert p.shape == q.shape and p.tolist() == q.tolist()
 
 
 @settings(max_examples=60, deadline=None)

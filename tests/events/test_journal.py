@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from modelpilot.events.journal import EventJournal, decode_batch, encode_batch
-from modelpilot.events.model import AlarmEvent, InferenceEvent, LabelEvent
+from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent
 from modelpilot.events.spool import Spool
 from modelpilot.telemetry import metrics
 
@@ -23,7 +23,9 @@ def _event(i: int, rows: int = 2) -> InferenceEvent:
 
 
 def test_a_batch_reads_back_as_the_events_it_holds() -> None:
-    batch = [_event(0), LabelEvent("r0", [1, 0], 5.0, "credit"), AlarmEvent({"kind": "drift"}, 1.0), _event(1, 1)]
+    batch: list[Event] = [
+        _event(0), LabelEvent("r0", [1, 0], 5.0, "credit"), AlarmEvent({"kind": "drift"}, 1.0), _event(1, 1),
+    ]  # fmt: skip
     back = decode_batch(encode_batch(batch))
     assert len(back) == 3  # alarms are not the monitor's input: not journaled
     first, label, last = back
