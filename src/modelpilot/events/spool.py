@@ -292,20 +292,15 @@ class Spool:
                     return None
                 if seg is self._active:
                     self._seal()
-            try:
-                data = seg.path.read_bytes()
-                problem = "" if data.startswith(MAGIC) else f"no {MAGIC!r} header"
-            except OSError as exc:
-                data, problem = b"", f"unreadable ({exc})"
-            records, end = parse(data) if not problem else ([], 0)
+            records, end, size, problem = _read(seg)
             with self._lock:
                 if self._closed or not self._segments or self._segments[0] is not seg:
                     continue  # released meanwhile
                 lost = max(seg.records - len(records), 0)
-                if problem or end < len(data) or lost:
+                if problem or end < size or lost:
                     log.error(
                         "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d dropped",
-                        self.directory, seg.path.name, end, len(data), problem or "bad record", len(records), lost,
+                        self.directory, seg.path.name, end, size, problem or "bad record", len(records), lost,
                     )  # fmt: skip
                     self._count_drop("spool_corrupt", lost)
                 self._account(len(records) - seg.records, 0)
@@ -362,17 +357,12 @@ class Spool:
         with self._lock:
             sealed = [s for s in self._segments if s is not self._active]
         for seg in sealed:
-            try:
-                data = seg.path.read_bytes()
-                problem = "" if data.startswith(MAGIC) else f"no {MAGIC!r} header"
-            except OSError as exc:
-                data, problem = b"", f"unreadable ({exc})"
-            records, end = parse(data) if not problem else ([], 0)
+            records, end, size, problem = _read(seg)
             lost = max(seg.records - len(records), 0)
-            if problem or end < len(data) or lost:
+            if problem or end < size or lost:
                 log.error(
                     "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d lost",
-                    self.directory, seg.path.name, end, len(data), problem or "bad record", len(records), lost,
+                    self.directory, seg.path.name, end, size, problem or "bad record", len(records), lost,
                 )  # fmt: skip
                 with self._lock:
                     self._count_drop("spool_corrupt", lost)
@@ -543,3 +533,14 @@ class Spool:
         if now - self._logged.get(key, (-math.inf, 0))[0] >= _INTERVAL:
             self._logged[key] = (now, total)
             log.error("spool %s: %s", self.directory, message)
+
+
+def _read(seg: _Segment) -> tuple[list[Record], int, int, str]:
+    """A segment's good records, where they end, the file's size, and what is wrong with it ("" if nothing)."""
+    try:
+        data = seg.path.read_bytes()
+        problem = "" if data.startswith(MAGIC) else f"no {MAGIC!r} header"
+    except OSError as exc:
+        data, problem = b"", f"unreadable ({exc})"
+    records, end = parse(data) if not problem else ([], 0)
+    return records, end, len(data), problem
