@@ -165,10 +165,11 @@ def changes(joiner: LabelJoiner, marks: Iterable[tuple[Key, Mark]] | Mapping[Key
         live[n] = len(entries)
     alive = sum(live.values())
     if journal.compact or sum(sizes.values()) > 2 * alive + COMPACT_SLACK:
-        everything = sorted(stored.items(), key=lambda kv: kv[1][1])
-        full = [[kind, seq, joiner.entry(kind, rid)] for (kind, rid), (_, seq) in everything]
+        held = [(key, seq, joiner.entry(*key)) for key, (_, seq) in sorted(stored.items(), key=lambda kv: kv[1][1])]
+        held = [(key, seq, data) for key, seq, data in held if data is not None]  # (all are, unless a mark was lost)
+        full = [[key[0], seq, data] for key, seq, data in held]
         whole = {"kind": SEGMENT, "key": _key(n), "seq": n, "data": {"entries": full, "drop": []}}
-        return Changes(whole, [], True, {k: (n, s) for k, (_, s) in stored.items()}, {n: len(full)}, {n: len(full)})
+        return Changes(whole, [], True, {key: (n, seq) for key, seq, _ in held}, {n: len(full)}, {n: len(full)})
     deletes: list[int] = []
     for segment in sorted(sizes):  # dead segments go from the oldest end: a segment's drops concern older ones
         if live.get(segment, 0) or segment == n:
