@@ -109,6 +109,22 @@ def test_values_arrow_cannot_put_in_one_column_are_refused_so_the_events_go_one_
         to_arrow(widths)
 
 
+def test_shapes_a_batch_does_not_carry_are_refused_so_the_events_go_one_by_one() -> None:
+    two_d = [
+        InferenceEvent(f"r{i}", 0.0, "m", 1, "stable", {"x": np.zeros(2)}, np.array([[1, 2, 3], [4, 5, 6]]), 0.0, 200)
+        for i in range(2)
+    ]  # a multi-output model: (rows, outputs) predictions
+    with pytest.raises(ValueError, match="one value per row"):
+        to_arrow(two_d)
+    flat_proba = [
+        InferenceEvent(f"r{i}", 0.0, "m", 1, "stable", {"x": np.zeros(1)}, np.array([1]), 0.0, 200,
+                       probabilities=np.array([0.2, 0.8]), classes=(0, 1))
+        for i in range(2)
+    ]  # fmt: skip
+    with pytest.raises((ValueError, IndexError)):
+        to_arrow(flat_proba)
+
+
 def test_a_batch_travels_as_one_cloudevent_on_kafka_and_over_http() -> None:
     events = [InferenceEvent(f"r{i}", 5.0, "m", 1, "stable", {"x": np.array([i, i])}, None, 0.0, 200) for i in range(3)]
     key, value = encode_batch(events)

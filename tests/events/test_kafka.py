@@ -298,3 +298,33 @@ def test_a_batch_too_big_for_one_message_is_cut_and_every_event_arrives(broker: 
         assert bus.dropped == 0
     finally:
         bus.close()
+
+
+def test_events_a_batch_cannot_carry_go_one_by_one_and_the_sender_lives_on(broker: TansuBroker) -> None:
+    topics = KafkaTopics("t8.inference", "t8.feedback", "t8.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1)
+    try:
+        odd = [
+            InferenceEvent(
+                f"o{i}",
+                1.0,
+                "credit",
+                1,
+                "stable",
+                {"x": np.zeros(1)},
+                np.array([1]),
+                0.0,
+                200,
+                probabilities=np.array([0.2, 0.8]),
+                classes=(0, 1),
+            )
+            for i in range(3)
+        ]  # fmt: skip  (1-D probabilities: no batch holds them)
+        assert all(bus.publish(e) for e in odd) and bus.flush(10.0)
+        later = [inference(i) for i in range(5)]
+        assert all(bus.publish(e) for e in later) and bus.flush(10.0)
+        values = _messages(broker.bootstrap, topics.inference, len(odd) + len(later))
+        got = [e.request_id for v in values for e in decode_many(v) if isinstance(e, InferenceEvent)]
+        assert got == [e.request_id for e in odd + later]
+    finally:
+        bus.close()

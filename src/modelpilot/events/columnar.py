@@ -94,12 +94,15 @@ def groups(events: Sequence[Any]) -> list[list[Any]]:
 
 
 def _lists(arrays: Sequence[Any], width: int = 1) -> pa.Array:
-    """One list value per event from numpy arrays of one dtype (``width`` values per row: probabilities); object
-    arrays are typed by Arrow (strings, numbers, nulls). ``ValueError`` when the dtypes differ."""
+    """One list value per event from numpy arrays of one dtype, one value per row (``width`` > 1: rows of that
+    many values, the probabilities); object arrays are typed by Arrow (strings, numbers, nulls). ``ValueError``
+    when the dtypes differ or an array has another shape (a 2-D prediction travels as single events)."""
     flat = np.concatenate(arrays)
     first = arrays[0]
-    if flat.dtype != first.dtype or flat.ndim != first.ndim:
+    if flat.dtype != first.dtype:
         raise ValueError(f"values of different types ({flat.dtype} after joining {first.dtype})")
+    if flat.ndim != (1 if width == 1 else 2) or (width != 1 and flat.shape[1] != width):
+        raise ValueError(f"arrays of shape {first.shape}: one value per row expected")
     offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
     np.cumsum(np.fromiter(map(len, arrays), dtype=np.int32, count=len(arrays)), out=offsets[1:])
     if width != 1:

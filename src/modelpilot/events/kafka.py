@@ -359,8 +359,11 @@ class KafkaBus:
                     )
                     out += [(self.topics.inference, key, value) for key, value in parts]
                     continue
-                except ValueError:  # values Arrow cannot type in one column: they go one by one
+                except ValueError:  # values Arrow cannot type in one column, or shapes it does not carry: one by one
                     pass
+                except Exception:  # anything else about the batch (a bug, an odd value): one by one, never fatal
+                    log.exception("kafka bus: a batch of %d events could not be encoded; sending them one by one",
+                                  len(group))  # fmt: skip
             for event in group:
                 try:
                     key, value = encode(event, source=self.source)
