@@ -70,6 +70,9 @@ class Journal:
     next_segment: int = 0
     compact: bool = False
     """Replace every row at the next snapshot (rows of an older layout were loaded)."""
+    unsure: list[int] = field(default_factory=list)
+    """Segments handed out by :func:`changes` whose write was not confirmed: a write can commit and still report a
+    failure, so the next segment deletes them (what they held is written again from the marks given back)."""
 
     def added(self, kind: str, request_id: str) -> None:
         """A new entry (written with the next position)."""
@@ -96,9 +99,11 @@ class Journal:
                 self.marks[k] = (new_seq if new_seq is not None else seq, new_replaces or replaces)
 
     def committed(self, ch: Changes) -> None:
-        """The rows of ``ch`` were written: what is stored is now what it planned."""
+        """The rows of ``ch`` were written: what is stored is now what it planned (and segments of unconfirmed
+        writes before it are gone)."""
         self.stored, self.sizes, self.live = ch.stored, ch.sizes, ch.live
         self.compact = False
+        self.unsure.clear()
 
     def restored(self, stored: dict[Key, tuple[int, int]], sizes: dict[int, int], *, compact: bool) -> None:
         """What :func:`unpack` found in the rows."""
@@ -139,6 +144,8 @@ def changes(joiner: LabelJoiner, marks: Iterable[tuple[Key, Mark]] | Mapping[Key
     assert journal is not None, "changes() needs a journaled joiner"
     n = journal.next_segment
     journal.next_segment += 1  # a number is never used twice, even when a write reported a failure it did not have
+    maybe = list(journal.unsure)  # earlier writes that may have committed after all: their rows go
+    journal.unsure.append(n)
     stored = dict(journal.stored)
     live = dict(journal.live)
     entries: list[list[Any]] = []
@@ -170,7 +177,7 @@ def changes(joiner: LabelJoiner, marks: Iterable[tuple[Key, Mark]] | Mapping[Key
         full = [[key[0], seq, data] for key, seq, data in held]
         whole = {"kind": SEGMENT, "key": _key(n), "seq": n, "data": {"entries": full, "drop": []}}
         return Changes(whole, [], True, {key: (n, seq) for key, seq, _ in held}, {n: len(full)}, {n: len(full)})
-    deletes: list[int] = []
+    deletes: list[int] = list(maybe)
     for segment in sorted(sizes):  # dead segments go from the oldest end: a segment's drops concern older ones
         if live.get(segment, 0) or segment == n:
             break
