@@ -3,6 +3,7 @@ modelpilot's extensions, undecodable messages skipped and counted, a failing sub
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -260,12 +261,20 @@ def _messages(bootstrap: str, topic: str, want: int) -> list[bytes]:
     return values
 
 
+@contextlib.contextmanager
+def _bus(broker: TansuBroker, name: str, **options: Any) -> Iterator[tuple[KafkaBus, KafkaTopics]]:
+    """A Kafka bus on topics of its own with one partition (so one model's messages are read back in order)."""
+    topics = KafkaTopics(f"{name}.inference", f"{name}.feedback", f"{name}.signals")
+    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1, **options)
+    try:
+        yield bus, topics
+    finally:
+        bus.close()
+
+
 @pytest.mark.parametrize("batch", [True, False])
 def test_inference_events_leave_as_columnar_batches_unless_turned_off(broker: TansuBroker, batch: bool) -> None:
-    name = f"t6{'b' if batch else 's'}"
-    topics = KafkaTopics(f"{name}.inference", f"{name}.feedback", f"{name}.signals")
-    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1, batch=batch)
-    try:
+    with _bus(broker, f"t6{'b' if batch else 's'}", batch=batch) as (bus, topics):
         sent = [inference(i) for i in range(200)] + [inference(i, model="fraud") for i in range(200, 230)]
         assert all(bus.publish(e) for e in sent) and bus.flush(10.0)
         values = _messages(broker.bootstrap, topics.inference, len(sent))
@@ -276,14 +285,10 @@ def test_inference_events_leave_as_columnar_batches_unless_turned_off(broker: Ta
             assert len(values) == len(sent) and kinds == {"io.modelpilot.inference"}
         got = [e for v in values for e in decode_many(v)]
         assert [e.to_dict() for e in got] == [e.to_dict() for e in sent]
-    finally:
-        bus.close()
 
 
 def test_a_batch_too_big_for_one_message_is_cut_and_every_event_arrives(broker: TansuBroker) -> None:
-    topics = KafkaTopics("t7.inference", "t7.feedback", "t7.signals")
-    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1)
-    try:
+    with _bus(broker, "t7") as (bus, topics):
         rng = np.random.default_rng(7)
         sent = [
             InferenceEvent(f"b{i}", 1.0, "credit", 1, "stable", {"x": rng.random(2000)}, np.zeros(2000), 0.0, 200)
@@ -296,35 +301,19 @@ def test_a_batch_too_big_for_one_message_is_cut_and_every_event_arrives(broker: 
         assert [e.request_id for e in got] == [e.request_id for e in sent]
         assert all(np.array_equal(a.features["x"], b.features["x"]) for a, b in zip(got, sent, strict=True))
         assert bus.dropped == 0
-    finally:
-        bus.close()
 
 
 def test_events_a_batch_cannot_carry_go_one_by_one_and_the_sender_lives_on(broker: TansuBroker) -> None:
-    topics = KafkaTopics("t8.inference", "t8.feedback", "t8.signals")
-    bus = KafkaBus(broker.bootstrap, topics=topics, partitions=1)
-    try:
+    with _bus(broker, "t8") as (bus, topics):
+        flat = np.array([0.2, 0.8])  # 1-D probabilities: no batch holds them
         odd = [
-            InferenceEvent(
-                f"o{i}",
-                1.0,
-                "credit",
-                1,
-                "stable",
-                {"x": np.zeros(1)},
-                np.array([1]),
-                0.0,
-                200,
-                probabilities=np.array([0.2, 0.8]),
-                classes=(0, 1),
-            )
+            InferenceEvent(f"o{i}", 1.0, "credit", 1, "stable", {"x": np.zeros(1)}, np.array([1]), 0.0, 200,
+                           probabilities=flat, classes=(0, 1))
             for i in range(3)
-        ]  # fmt: skip  (1-D probabilities: no batch holds them)
+        ]  # fmt: skip
         assert all(bus.publish(e) for e in odd) and bus.flush(10.0)
         later = [inference(i) for i in range(5)]
         assert all(bus.publish(e) for e in later) and bus.flush(10.0)
         values = _messages(broker.bootstrap, topics.inference, len(odd) + len(later))
         got = [e.request_id for v in values for e in decode_many(v) if isinstance(e, InferenceEvent)]
         assert got == [e.request_id for e in odd + later]
-    finally:
-        bus.close()

@@ -296,13 +296,7 @@ class Spool:
             with self._lock:
                 if self._closed or not self._segments or self._segments[0] is not seg:
                     continue  # released meanwhile
-                lost = max(seg.records - len(records), 0)
-                if problem or end < size or lost:
-                    log.error(
-                        "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d dropped",
-                        self.directory, seg.path.name, end, size, problem or "bad record", len(records), lost,
-                    )  # fmt: skip
-                    self._count_drop("spool_corrupt", lost)
+                self._check_read(seg, records, end, size, problem)
                 self._account(len(records) - seg.records, 0)
                 seg.records = len(records)
                 if not records:
@@ -358,15 +352,19 @@ class Spool:
             sealed = [s for s in self._segments if s is not self._active]
         for seg in sealed:
             records, end, size, problem = _read(seg)
-            lost = max(seg.records - len(records), 0)
-            if problem or end < size or lost:
-                log.error(
-                    "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d lost",
-                    self.directory, seg.path.name, end, size, problem or "bad record", len(records), lost,
-                )  # fmt: skip
-                with self._lock:
-                    self._count_drop("spool_corrupt", lost)
+            with self._lock:
+                self._check_read(seg, records, end, size, problem)
             yield Batch(seg.seq, records)
+
+    def _check_read(self, seg: _Segment, records: list[Record], end: int, size: int, problem: str) -> None:
+        """Log and count (under the lock) what a read of ``seg`` found damaged: the records beyond the good ones."""
+        lost = max(seg.records - len(records), 0)
+        if problem or end < size or lost:
+            log.error(
+                "spool %s: segment %s is corrupt at byte %d of %d (%s): %d good records kept, %d dropped",
+                self.directory, seg.path.name, end, size, problem or "bad record", len(records), lost,
+            )  # fmt: skip
+            self._count_drop("spool_corrupt", lost)
 
     # ------------------------------------------------------------------------------------------------- close
     def close(self) -> None:
