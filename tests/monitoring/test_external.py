@@ -191,6 +191,28 @@ def test_kserve_pairs_are_bounded_and_all_or_nothing() -> None:
     assert ev.request_id == "late" and pairs.pending == 0
 
 
+def test_kserve_instances_with_keys_of_their_own_stay_bounded() -> None:
+    """Rows that each bring their own keys (an attacker's request) become the model's columns only, or, when the
+    model's signature is unknown, are refused past MAX_CELLS instead of building a column per key per row."""
+    rows = 2_000
+    instances = [{"x": i, f"junk{i}": i} for i in range(rows)]
+    req = CloudEvent({"id": "a", "type": KSERVE_REQUEST, "inferenceservicename": "m"}, {"instances": instances})
+    res = CloudEvent({"id": "a", "type": KSERVE_RESPONSE}, {"predictions": [0] * rows})
+    known = KServePairs(lambda model: ["x", "y"])
+    known.add(req)
+    ev = known.add(res)
+    assert ev is not None and list(ev.features) == ["x"] and ev.features["x"].tolist() == list(range(rows))
+    unknown = KServePairs(lambda model: None)
+    unknown.add(req)
+    with pytest.raises(InvalidInputError, match=r"instances: 2,000 rows with 2,001 distinct keys") as caught:
+        unknown.add(res)
+    assert "same feature names" in (caught.value.hint or "")
+    fine = CloudEvent({"id": "b", "type": KSERVE_REQUEST, "inferenceservicename": "m"}, {"instances": [{"x": 1}]})
+    unknown.add(fine)
+    ev = unknown.add(CloudEvent({"id": "b", "type": KSERVE_RESPONSE}, {"predictions": [1]}))
+    assert ev is not None and list(ev.features) == ["x"]
+
+
 @pytest.mark.parametrize(
     ("request_data", "response_data", "version"),
     [

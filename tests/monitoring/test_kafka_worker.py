@@ -173,6 +173,43 @@ def test_a_message_that_breaks_decoding_is_skipped_and_its_batch_is_counted(
     assert rows == 11 * ROWS
 
 
+def test_kserve_logger_pairs_in_binary_and_structured_mode_are_windowed(
+    registry: Registry, broker: TansuBroker
+) -> None:
+    """KServe's logger events as a Knative KafkaSink writes them: binary mode (ce_* headers, the payload as the
+    value; the sink's default) and structured mode; each request/response pair becomes one event of its rows."""
+    import orjson
+    from confluent_kafka import Producer
+
+    from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE
+
+    topics = KafkaTopics("w5.inference", "w5.feedback", "w5.signals")
+    KafkaBus(broker.bootstrap, topics=topics, partitions=1).close()
+    events, _, _ = traffic(registry)
+    raw = Producer({"bootstrap.servers": broker.bootstrap})
+    for i, e in enumerate(events[:10]):
+        assert e.prediction is not None
+        instances = [{n: e.features[n].tolist()[j] for n in NAMES} for j in range(ROWS)]
+        halves = [(KSERVE_REQUEST, {"instances": instances}), (KSERVE_RESPONSE, {"predictions": e.prediction.tolist()})]
+        for kind, data in halves:
+            attrs = {"id": e.request_id, "type": kind, "source": "kserve", "specversion": "1.0",
+                     "inferenceservicename": "credit"}  # fmt: skip
+            if i % 2:  # binary mode
+                headers: list[tuple[str, str | bytes | None]] = [(f"ce_{k}", v.encode()) for k, v in attrs.items()]
+                headers.append(("content-type", b"application/json"))
+                raw.produce(topics.inference, key=b"credit", value=orjson.dumps(data), headers=headers)
+            else:
+                raw.produce(topics.inference, key=b"credit", value=orjson.dumps({**attrs, "data": data}))
+    raw.produce(topics.inference, key=b"credit", value=b"{}", headers=[("ce_type", KSERVE_REQUEST.encode())])  # no id
+    assert raw.flush(10) == 0
+    settings = MonitorSettings(window=WindowSettings(rows=100, seconds=3600), snapshot_s=3600, tick_s=3600)
+    w = worker(registry, broker, topics, settings)
+    w.run(max_idle_s=6.0)
+    assert (w.events, w.skipped) == (10, 1)
+    rows, _ = counted_rows(registry, topics, settings, 1)
+    assert rows == 10 * ROWS
+
+
 def test_a_store_that_does_not_answer_stops_the_worker_instead_of_losing_windows(
     registry: Registry, broker: TansuBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,12 +151,30 @@ def _column(values: list[Any]) -> npt.NDArray[Any]:
     return np.asarray(values, dtype=object)
 
 
+MAX_CELLS = 1_000_000  # rows x distinct keys a request's instances may spread over (each key becomes a column)
+
+
+def _instance_keys(rows: list[dict[str, Any]], names: list[str] | None, where: str) -> list[str]:
+    """The columns of ``{"instances": [{...}, ...]}``: the model's features that the rows carry when its signature
+    is known (other keys are not monitored), else every key, as long as rows x keys stays within MAX_CELLS (a
+    request whose rows each bring keys of their own would otherwise become that many mostly empty columns)."""
+    present = dict.fromkeys(k for r in rows for k in r)
+    if names:
+        return [n for n in names if n in present]
+    if len(present) * len(rows) > MAX_CELLS:
+        raise _bad(
+            f"{where}.instances: {len(rows):,} rows with {len(present):,} distinct keys is more than this server"
+            f" takes ({MAX_CELLS:,} values)",
+            "give every row the same feature names, or register the model so that its signature names them",
+        )
+    return [str(k) for k in present]
+
+
 def _request_features(data: Any, names: list[str] | None, where: str) -> dict[str, npt.NDArray[Any]]:
     if isinstance(data, dict) and isinstance(data.get("instances"), list):
         rows = data["instances"]
         if rows and all(isinstance(r, dict) for r in rows):
-            keys = list(dict.fromkeys(k for r in rows for k in r))
-            return {k: _column([r.get(k) for r in rows]) for k in keys}
+            return {k: _column([r.get(k) for r in rows]) for k in _instance_keys(rows, names, where)}
         if rows and all(isinstance(r, list) for r in rows):
             if not names:
                 raise _bad(f"{where}: positional instances need the model's signature", "register the model first")

@@ -36,11 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from modelpilot.config import MonitorSettings
 from modelpilot.errors import InvalidInputError, StoreError, UnavailableError
 from modelpilot.events.cloudevents import KSERVE_REQUEST, KSERVE_RESPONSE, KServePairs, events_of
-from modelpilot.events.kafka import structured
+from modelpilot.events.kafka import from_message
 from modelpilot.events.model import Event
 from modelpilot.monitoring.results import Alarm
 from modelpilot.monitoring.service import MonitorService
 from modelpilot.registry import Registry
+from modelpilot.registry.lookups import ModelLookups
 from modelpilot.telemetry import metrics as m
 
 __all__ = ["KafkaMonitor", "Shard"]
@@ -94,6 +95,7 @@ class KafkaMonitor:
         batch: int = 2000,
     ) -> None:
         self.registry = registry
+        self._lookups = ModelLookups(registry)  # KServe pairs: version and feature names, cached for seconds
         self.settings = settings
         self.group = group
         self.topics = list(topics)
@@ -146,26 +148,9 @@ class KafkaMonitor:
                 log.exception("monitor: the snapshot of partition %d is unreadable; starting empty", partition)
                 break
         offsets = {str(t): int(o) for t, o in dict(service.position.get("offsets", {})).items()}
-        shard = Shard(service, KServePairs(self._feature_names, version_of=self._version_of), offsets)
+        shard = Shard(service, KServePairs(self._lookups.feature_names, version_of=self._lookups.version_of), offsets)
         self.shards[partition] = shard
         return shard
-
-    def _feature_names(self, model: str) -> list[str] | None:
-        try:
-            return list(self.registry.versions(model)[-1].signature.names)
-        except Exception:
-            return None
-
-    def _version_of(self, model: str) -> int:
-        try:
-            return self.registry.resolve(model, self.registry.production_alias).version
-        except Exception:
-            versions = self.registry.versions(model)
-            if not versions:
-                raise InvalidInputError(
-                    f"model {model!r} is not registered", hint="register it: modelpilot register NAME --external ..."
-                ) from None
-            return versions[-1].version
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -257,7 +242,7 @@ class KafkaMonitor:
 
     def _decode(self, shard: Shard, msg: Message) -> list[Event]:
         try:
-            ce = structured(msg.value() or b"")
+            ce = from_message(msg.value() or b"", msg.headers())  # structured, or binary (ce_* headers)
             if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
                 pair = shard.pairs.add(ce)
                 return [] if pair is None else [pair]

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelpilot.auth import Role
-from modelpilot.errors import InvalidInputError, NotFoundError, UnavailableError
+from modelpilot.errors import InvalidInputError, UnavailableError
 from modelpilot.events.cloudevents import (
     KSERVE_REQUEST,
     KSERVE_RESPONSE,
@@ -27,6 +27,7 @@ from modelpilot.events.cloudevents import (
     parse_http,
 )
 from modelpilot.events.model import Event
+from modelpilot.registry.lookups import ModelLookups
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_body
 
@@ -36,51 +37,8 @@ __all__ = ["event_routes"]
 def _pairs(ctx: ServerContext) -> KServePairs:
     pairs = ctx.extras.get("kserve_pairs")
     if pairs is None:
-        registry = ctx.registry
-
-        known: dict[str, tuple[str, ...]] = {}
-
-        def names(model: str) -> tuple[str, ...] | None:
-            if model not in known:  # registered models only: an unknown name is looked up again next time
-                try:
-                    found = tuple(registry.versions(model)[-1].signature.names)
-                except NotFoundError:
-                    return None
-                if len(known) < 1024:
-                    known[model] = found
-                return found
-            return known[model]
-
-        versions: dict[str, tuple[float, int]] = {}
-
-        def version_of(model: str) -> int:  # looked up once every few seconds, not on every event pair
-            now = time.monotonic()
-            held = versions.get(model)
-            if held is not None and now - held[0] < 5.0:
-                return held[1]
-            found = lookup(model)
-            if len(versions) >= 1024:
-                versions.clear()
-            versions[model] = (now, found)
-            return found
-
-        def lookup(model: str) -> int:
-            try:
-                return registry.resolve(model, registry.production_alias).version
-            except NotFoundError:
-                try:
-                    return registry.versions(model)[-1].version
-                except NotFoundError:
-                    raise InvalidInputError(
-                        f"model {model!r} is not registered",
-                        hint="register it: modelpilot register NAME --external ...",
-                    ) from None
-
-        def feature_names(model: str) -> list[str] | None:
-            found = names(model)
-            return list(found) if found is not None else None
-
-        pairs = KServePairs(feature_names, version_of=version_of)
+        lookups = ModelLookups(ctx.registry)  # asked once every few seconds, not on every event pair
+        pairs = KServePairs(lookups.feature_names, version_of=lookups.version_of)
         ctx.extras["kserve_pairs"] = pairs
     return pairs
 

@@ -1,0 +1,105 @@
+"""What event intake asks the registry about a model, answered from a short-lived cache.
+
+KServe logger pairs name a model (``inferenceservicename``) but usually no version, and positional ``instances``
+need the model's feature names. Both come from the registry, which is a database query each; an intake that
+decodes thousands of pairs a second asks the same few questions over and over. :class:`ModelLookups` answers them
+from memory for ``ttl_s`` seconds (an alias moved or a version registered is seen within that time), for at most
+``max_models`` names (an unknown name is asked again every time: nothing is kept for names that are not
+registered, so made-up names cannot fill the cache).
+
+    >>> calls = []
+    >>> class Fake:
+    ...     production_alias = "production"
+    ...     def resolve(self, name, ref):
+    ...         calls.append(name)
+    ...         return type("V", (), {"version": 3})()
+    >>> lookups = ModelLookups(Fake(), clock=lambda: 0.0)
+    >>> lookups.version_of("credit"), lookups.version_of("credit"), calls
+    (3, 3, ['credit'])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelpilot.errors import InvalidInputError, NotFoundError
+
+__all__ = ["ModelLookups"]
+
+
+class ModelLookups:
+    """The production version and the feature names of registered models, each cached for ``ttl_s`` seconds.
+
+    Parameters
+    ----------
+    registry
+        A :class:`~modelpilot.registry.Registry` (anything with ``resolve``, ``versions`` and
+        ``production_alias``).
+    ttl_s
+        How long an answer is reused.
+    max_models
+        Names held at most; the cache starts afresh when full.
+    clock
+        Seconds.
+    """
+
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        ttl_s: float = 5.0,
+        max_models: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.ttl_s = ttl_s
+        self.max_models = max_models
+        self.clock = clock
+        self._versions: dict[str, tuple[float, int]] = {}
+        self._names: dict[str, tuple[float, list[str] | None]] = {}
+
+    def version_of(self, model: str) -> int:
+        """The version of ``model`` its production alias points to, else its latest; InvalidInputError if the
+        model is not registered."""
+        now = self.clock()
+        held = self._versions.get(model)
+        if held is not None and now - held[0] < self.ttl_s:
+            return held[1]
+        found = self._lookup_version(model)
+        self._keep(self._versions, model, (now, found))
+        return found
+
+    def feature_names(self, model: str) -> list[str] | None:
+        """The feature names of the latest version of ``model``'s signature, or ``None`` if it is unknown."""
+        now = self.clock()
+        held = self._names.get(model)
+        if held is not None and now - held[0] < self.ttl_s:
+            return held[1]
+        try:
+            found: list[str] | None = list(self.registry.versions(model)[-1].signature.names)
+        except (NotFoundError, IndexError, AttributeError):
+            return None  # not registered (or no signature): asked again next time, never kept
+        self._keep(self._names, model, (now, found))
+        return found
+
+    def _keep(self, cache: dict[str, Any], model: str, value: Any) -> None:
+        if model not in cache and len(cache) >= self.max_models:
+            cache.clear()
+        cache[model] = value
+
+    def _lookup_version(self, model: str) -> int:
+        try:
+            return int(self.registry.resolve(model, self.registry.production_alias).version)
+        except NotFoundError:
+            pass
+        try:
+            versions = self.registry.versions(model)
+        except NotFoundError:
+            versions = []
+        if not versions:
+            raise InvalidInputError(
+                f"model {model!r} is not registered", hint="register it: modelpilot register NAME --external ..."
+            )
+        return int(versions[-1].version)
