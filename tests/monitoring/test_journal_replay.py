@@ -75,6 +75,36 @@ def test_a_killed_monitor_replays_its_journal_and_records_each_window_and_alarm_
     assert second.joiner.stats["joined"] == straight.joiner.stats["joined"] == 60
 
 
+def test_the_replay_closes_windows_where_the_clock_closed_them(
+    registry: Registry,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A tick that closed a partial window between two batches is journaled in its place: the replay closes the
+    same window there, so the events after it go to the next window as they did before the kill (without it they
+    would fill the old window and that window, already recorded, would be dropped as a repeat, with their rows)."""
+    events, labels = _traffic(registry)  # 20 events per 1,000-row window; event times 1,000,000 + i
+    late = 1_000_000.0 + 25 + QUIET.window.seconds  # the 5 events of window 1 are past the window's time
+
+    def run(svc: MonitorService) -> list[WindowResult]:
+        out = svc.handle(events[:25]) + svc.handle(labels[:25])
+        out += svc.tick(late)  # closes window 1 (5 events) and the open label window
+        return out + svc.handle(events[25:60])
+
+    straight = MonitorService(registry, QUIET, name="straight", transactional=True)
+    want = run(straight) + straight.flush()
+    assert (("traffic", 1) in map(_key, want)) and next(r.rows for r in want if _key(r) == ("traffic", 1)) == 250
+
+    first = MonitorService(registry, QUIET, name="m", journal=_journal(tmp_path / "j")).start()
+    run(first)
+    _kill(first)
+    second = MonitorService(registry, QUIET, name="m", journal=_journal(tmp_path / "j")).start()
+    second.flush()
+    stored = second.history.windows("credit", last=1000)
+    assert sorted(map(_key, stored)) == sorted(map(_key, want))
+    by_key = {_key(r): r.model_dump(exclude={"alarms"}) for r in stored}
+    assert_close([by_key[_key(r)] for r in want], [r.model_dump(exclude={"alarms"}) for r in want])
+
+
 def test_a_snapshot_cuts_the_journal_and_a_clean_stop_leaves_nothing_to_replay(
     registry: Registry,  # noqa: F811
     tmp_path: Path,

@@ -146,9 +146,17 @@ def _time_of(ce: CloudEvent) -> float:
 
 
 def _column(values: list[Any]) -> npt.NDArray[Any]:
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return np.asarray(values, dtype=np.float64 if any(isinstance(v, float) for v in values) else np.int64)
-    return np.asarray(values, dtype=object)
+    """JSON values as a column: int64 for integers, float64 for numbers with a float among them, else objects
+    (strings, booleans, None, integers past 64 bits, mixtures)."""
+    kinds = {type(v) for v in values}
+    try:
+        if kinds == {int} or not kinds:
+            return np.array(values, dtype=np.int64)
+        if kinds == {float} or kinds == {int, float}:
+            return np.array(values, dtype=np.float64)
+    except OverflowError:
+        pass
+    return np.array(values, dtype=object)
 
 
 MAX_CELLS = 1_000_000  # rows x distinct keys a request's instances may spread over (each key becomes a column)

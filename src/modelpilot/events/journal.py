@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ from modelpilot.events.model import Event, InferenceEvent, LabelEvent
 from modelpilot.events.spool import Spool
 from modelpilot.telemetry import metrics
 
-__all__ = ["EventJournal", "decode_batch", "encode_batch"]
+__all__ = ["EventJournal", "Tick", "decode_batch", "encode_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,21 @@ def encode_batch(events: Sequence[Event]) -> bytes:
         elif isinstance(e, LabelEvent):
             out.append(("l", e.request_id, e.label, e.time, e.model))
     return orjson.dumps(out, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A tick of the monitor's clock that closed windows or expired label joins, at ``time``: replayed in its place
+    between the batches, so that the replay closes the same windows the killed process closed."""
+
+    time: float
+
+
+def _decode(data: bytes) -> list[Event] | Tick:
+    items = orjson.loads(data)
+    if items and items[0][0] == "t":
+        return Tick(float(items[0][1]))
+    return decode_batch(data)
 
 
 def decode_batch(data: bytes) -> list[Event]:
@@ -121,6 +137,10 @@ class EventJournal:
             return False
         return self.spool.append([(_TOPIC, b"", value)]) == 1
 
+    def write_tick(self, now: float) -> bool:
+        """Journal a tick at ``now`` that changed the state (closed windows, expired joins)."""
+        return self.spool.append([(_TOPIC, b"", orjson.dumps([("t", now)]))]) == 1
+
     def mark(self) -> int:
         """Where the journal stands: take it with the state a snapshot stores, and :meth:`release` it once stored."""
         return self.spool.mark()
@@ -131,15 +151,21 @@ class EventJournal:
 
     def replay(self) -> Iterator[list[Event]]:
         """The batches a predecessor journaled and no snapshot covered, in the order they were taken."""
+        for entry in self.entries():
+            if not isinstance(entry, Tick):
+                yield entry
+
+    def entries(self) -> Iterator[list[Event] | Tick]:
+        """The batches and the ticks between them, in the order the predecessor took them."""
         for batch in self.spool.scan():
             for _, _, value in batch.records:
                 try:
-                    events = decode_batch(value)
+                    entry = _decode(value)
                 except Exception:  # written by this code: a bug or a damaged disk; the rest still replays
                     metrics.JOURNAL_UNWRITTEN.labels(reason="spool_corrupt").inc()
                     log.exception("event journal: a record in segment %d could not be read back", batch.segment)
                     continue
-                yield events
+                yield entry
 
     @property
     def bytes(self) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from modelpilot.config import MonitorSettings
-from modelpilot.events.journal import EventJournal
+from modelpilot.events.journal import EventJournal, Tick
 from modelpilot.events.model import Event, InferenceEvent, LabelEvent
 from modelpilot.monitoring.columns import as_text
 from modelpilot.monitoring.engine import Monitor, StreamKey
@@ -112,6 +112,7 @@ class MonitorService:
         self._alarm_state: dict[tuple[StreamKey, str], str] = {}  # active alarms: (stream, kind) -> severity
         self._alarm_since: dict[tuple[StreamKey, str], int] = {}  # active alarms: the window they were raised in
         self._lock = threading.RLock()  # held while results are recorded too: they leave in order
+        self._snapshotting = threading.Lock()  # one snapshot written at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.position: dict[str, Any] = {}  # where the event source stands (saved and restored with the windows)
@@ -262,7 +263,9 @@ class MonitorService:
             for key, lw in list(self.label_windows.items()):
                 if lw.start is not None and t - lw.start >= self.monitor.policies.get(key[0], self.policy).seconds:
                     out.extend(self._close_labels(key))
-            self.joiner.expire(t)
+            expired = self.joiner.expire(t)
+            if (out or expired) and self.journal is not None and not self._replaying:
+                self.journal.write_tick(t)  # a replay closes the same windows between the same batches
             self._label_metrics()
             self._emit(out)
         return out
@@ -373,7 +376,13 @@ class MonitorService:
 
     # ----------------------------------------------------------------------------------------------- state
     def snapshot(self) -> None:
-        """Save open windows, alarm memories and pending label joins to the store."""
+        """Save open windows, alarm memories and pending label joins to the store (one snapshot at a time: the
+        final one of :meth:`stop` waits for a clock-thread snapshot still writing, so an older state never lands
+        after a newer one)."""
+        with self._snapshotting:
+            self._snapshot()
+
+    def _snapshot(self) -> None:
         with self._lock:
             state = {
                 "monitor": self.monitor.to_state(),
@@ -480,9 +489,12 @@ class MonitorService:
         n = 0
         self._replaying = True
         try:
-            for batch in self.journal.replay():
-                self.handle(batch)
-                n += len(batch)
+            for entry in self.journal.entries():
+                if isinstance(entry, Tick):
+                    self.tick(entry.time)
+                    continue
+                self.handle(entry)
+                n += len(entry)
         except Exception:
             log.exception("monitor: the journal's replay stopped after %d events", n)
         finally:
