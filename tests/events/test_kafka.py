@@ -305,9 +305,9 @@ def test_a_batch_too_big_for_one_message_is_cut_and_every_event_arrives(broker: 
 
 def test_events_a_batch_cannot_carry_go_one_by_one_and_the_sender_lives_on(broker: TansuBroker) -> None:
     with _bus(broker, "t8") as (bus, topics):
-        flat = np.array([0.2, 0.8])  # 1-D probabilities: no batch holds them
+        flat = np.array([0.2, 0.8])  # 1-D probabilities (the positive class's, one per row): no batch holds them
         odd = [
-            InferenceEvent(f"o{i}", 1.0, "credit", 1, "stable", {"x": np.zeros(1)}, np.array([1]), 0.0, 200,
+            InferenceEvent(f"o{i}", 1.0, "credit", 1, "stable", {"x": np.zeros(2)}, np.array([0, 1]), 0.0, 200,
                            probabilities=flat, classes=(0, 1))
             for i in range(3)
         ]  # fmt: skip

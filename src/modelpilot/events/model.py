@@ -26,7 +26,18 @@ import numpy.typing as npt
 
 from modelpilot.errors import InvalidInputError
 
-__all__ = ["AlarmEvent", "Event", "InferenceEvent", "LabelEvent", "SloAlertEvent", "Variant"]
+__all__ = [
+    "MAX_ID_CHARS",
+    "AlarmEvent",
+    "Event",
+    "InferenceEvent",
+    "LabelEvent",
+    "SloAlertEvent",
+    "Variant",
+    "bounded_id",
+    "check_label",
+    "event_version",
+]
 
 Variant = Literal["stable", "canary", "shadow", "fallback"]
 
@@ -59,6 +70,83 @@ def _array(values: Any) -> npt.NDArray[Any]:
     if types <= {int, float, type(None)}:
         return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     return np.asarray(values, dtype=object)
+
+
+MAX_ID_CHARS = 256
+"""Longest request id, model, feature or class name an event from outside may carry."""
+MAX_VERSION = 2**31 - 1
+MAX_CLASSES = 10_000
+MAX_LABEL_VALUES = 100_000
+"""Most values one label may hold (one per row of its request)."""
+
+
+def bounded_id(value: Any, where: str) -> str:
+    """``value`` as a non-empty string of at most :data:`MAX_ID_CHARS` characters, or InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInputError(f"{where}: expected a string", hint=f"at most {MAX_ID_CHARS} characters")
+    text = str(value)
+    if not text or len(text) > MAX_ID_CHARS:
+        raise InvalidInputError(
+            f"{where}: {len(text)} characters", hint=f"send 1 to {MAX_ID_CHARS} characters (a request id, a name)"
+        )
+    return text
+
+
+def event_version(value: Any, where: str) -> int:
+    """A version number from outside: an integer (or its digits) from 1 to :data:`MAX_VERSION`."""
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        shown = str(value)[:20] if isinstance(value, str | int) else type(value).__name__
+        raise InvalidInputError(f"{where}: {shown!r} is not a version number", hint=f"an integer, 1 to {MAX_VERSION}")
+    return value
+
+
+def check_label(label: Any, where: str) -> None:
+    """A label is a scalar (number, string, boolean) or a flat list of them, at most MAX_LABEL_VALUES long."""
+    values = label if isinstance(label, list) else [label]
+    if len(values) > MAX_LABEL_VALUES:
+        raise InvalidInputError(f"{where}: {len(values):,} values", hint=f"at most {MAX_LABEL_VALUES:,}, one per row")
+    for v in values:
+        if not isinstance(v, int | float | str | bool) or (isinstance(v, str) and len(v) > MAX_ID_CHARS):
+            raise InvalidInputError(
+                f"{where}: values must be numbers, strings or booleans",
+                hint=f"one value per row of the request, strings at most {MAX_ID_CHARS} characters",
+            )
+
+
+def _probabilities(value: Any, prediction: npt.NDArray[Any] | None) -> npt.NDArray[np.float64] | None:
+    if value is None:
+        return None
+    try:
+        proba = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(
+            "inference event.probabilities: expected rows of numbers", hint="[[p0, p1], ...], one row per prediction"
+        ) from None
+    rows = None if prediction is None else len(prediction)
+    fits = proba.ndim in (1, 2) and (rows is None or proba.shape[0] == rows)  # 1-D: the positive class's
+    if not fits or (proba.ndim == 2 and proba.shape[1] > MAX_CLASSES):
+        raise InvalidInputError(
+            f"inference event.probabilities: shape {list(proba.shape)}",
+            hint="[[p0, p1], ...]: one row per prediction, one column per class",
+        )
+    return proba
+
+
+def _classes(value: Any) -> tuple[Any, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_CLASSES:
+        raise InvalidInputError("inference event.classes: expected a list of labels", hint='e.g. [0, 1] or ["a", "b"]')
+    for c in value:
+        if isinstance(c, str):
+            bounded_id(c, "inference event.classes")
+        elif not isinstance(c, int | float | bool):
+            raise InvalidInputError("inference event.classes: labels are numbers or strings", hint="e.g. [0, 1]")
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +203,18 @@ class InferenceEvent:
 
     @classmethod
     def from_dict(cls, data: Any) -> InferenceEvent:
-        """Rebuild an event from :meth:`to_dict` (or JSON from outside); errors name the field."""
+        """Rebuild an event from :meth:`to_dict` (or JSON from outside); errors name the field.
+
+        Everything is checked before anything is built, and sizes are bounded: ids and names at
+        :data:`MAX_ID_CHARS`, versions at 1 to 2**31 - 1, ``classes`` at :data:`MAX_CLASSES`.
+        """
         if not isinstance(data, Mapping):
             raise InvalidInputError("inference event: expected an object", hint="send the fields of to_dict()")
         for name in ("request_id", "model", "version"):
             if data.get(name) in (None, ""):
                 raise InvalidInputError(f"inference event.{name}: missing", hint=f"every event needs {name!r}")
+        request_id = bounded_id(data["request_id"], "inference event.request_id")
+        model = bounded_id(data["model"], "inference event.model")
         feats = data.get("features") or {}
         if not isinstance(feats, Mapping) or not all(isinstance(v, list) for v in feats.values()):
             raise InvalidInputError(
@@ -128,31 +222,36 @@ class InferenceEvent:
             )
         variant = data.get("variant", "stable")
         if variant not in ("stable", "canary", "shadow", "fallback"):
-            raise InvalidInputError(f"inference event.variant: {variant!r}", hint="stable, canary, shadow or fallback")
+            raise InvalidInputError(
+                f"inference event.variant: {str(variant)[:40]!r}", hint="stable, canary, shadow or fallback"
+            )
+        version = event_version(data["version"], "inference event.version")
         try:
-            version = int(data["version"])
             time = float(data["time"]) if data.get("time") is not None else _time.time()
             latency = float(data.get("latency_s") or 0.0)
             status = int(data.get("status", 200))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"inference event: {exc}", hint="version and status are integers") from None
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInputError(
+                "inference event: time and latency_s must be numbers, status an integer", hint="e.g. status: 200"
+            ) from None
         if not math.isfinite(time) or not math.isfinite(latency):
             raise InvalidInputError("inference event.time/latency_s: not a finite number", hint="seconds")
-        proba = data.get("probabilities")
+        features = {bounded_id(k, "inference event.features"): _array(v) for k, v in feats.items()}
+        prediction = None if data.get("prediction") is None else _array(data["prediction"])
         return cls(
-            request_id=str(data["request_id"]),
+            request_id=request_id,
             time=time,
-            model=str(data["model"]),
+            model=model,
             version=version,
             variant=variant,
-            features={str(k): _array(v) for k, v in feats.items()},
-            prediction=None if data.get("prediction") is None else _array(data["prediction"]),
+            features=features,
+            prediction=prediction,
             latency_s=latency,
             status=status,
-            probabilities=None if proba is None else np.asarray(proba, dtype=np.float64),
-            classes=None if data.get("classes") is None else tuple(data["classes"]),
-            error=data.get("error"),
-            protocol=str(data.get("protocol", "v2")),
+            probabilities=_probabilities(data.get("probabilities"), prediction),
+            classes=_classes(data.get("classes")),
+            error=None if data.get("error") is None else str(data["error"])[:1000],
+            protocol=str(data.get("protocol", "v2"))[:16],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,10 +291,19 @@ class LabelEvent:
             raise InvalidInputError("label event: request_id and label are required", hint="send both")
         try:
             time = float(data.get("time") or 0.0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidInputError("label event.time: not a number", hint="seconds since the epoch") from None
+        if not math.isfinite(time):
+            raise InvalidInputError("label event.time: not a finite number", hint="seconds since the epoch")
         model = data.get("model")
-        return cls(str(data["request_id"]), data["label"], time, None if model is None else str(model))
+        label = data["label"]
+        check_label(label, "label event.label")
+        return cls(
+            bounded_id(data["request_id"], "label event.request_id"),
+            label,
+            time,
+            None if model is None else bounded_id(model, "label event.model"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""

@@ -183,8 +183,8 @@ class MonitorService:
             m.MONITOR_EVENTS.labels(outcome="counted").inc(counted)
         streams = self.monitor.streams
         last = self._last_event
-        for ev in run:
-            if ev.status == 200 and ev.prediction is not None:
+        for ev in run:  # versions with a profile only: nothing else is measured, nor may fill the joiner
+            if ev.status == 200 and ev.prediction is not None and (ev.model, ev.version, ev.variant) in streams:
                 try:
                     results += self._labels(self.joiner.add_event(ev))
                 except Exception:  # its windows are counted; only its label join is lost (and counted)

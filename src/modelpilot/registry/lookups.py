@@ -59,6 +59,7 @@ class ModelLookups:
         self.clock = clock
         self._versions: dict[str, tuple[float, int]] = {}
         self._names: dict[str, tuple[float, list[str] | None]] = {}
+        self._known: dict[str, tuple[float, frozenset[int]]] = {}
 
     def version_of(self, model: str) -> int:
         """The version of ``model`` its production alias points to, else its latest; InvalidInputError if the
@@ -83,6 +84,26 @@ class ModelLookups:
             return None  # not registered (or no signature): asked again next time, never kept
         self._keep(self._names, model, (now, found))
         return found
+
+    def check(self, model: str, version: int) -> None:
+        """Nothing if ``model`` has version ``version``; else NotFoundError naming what exists (events for models
+        and versions the registry does not know are refused at the door, not carried into the monitor)."""
+        now = self.clock()
+        held = self._known.get(model)
+        if held is None or now - held[0] >= self.ttl_s or version not in held[1]:
+            try:
+                numbers = frozenset(v.version for v in self.registry.versions(model))
+            except NotFoundError:
+                raise NotFoundError(
+                    f"model {model[:80]!r} is not registered", hint="register it: modelpilot register NAME ..."
+                ) from None
+            self._keep(self._known, model, (now, numbers))
+            held = self._known[model]
+        if version not in held[1]:
+            raise NotFoundError(
+                f"model {model[:80]!r} has no version {version}",
+                hint=f"its versions: {', '.join(map(str, sorted(held[1])[-10:])) or 'none'}",
+            )
 
     def _keep(self, cache: dict[str, Any], model: str, value: Any) -> None:
         if model not in cache and len(cache) >= self.max_models:

@@ -8,9 +8,11 @@ the version the model's ``production`` alias points at, or else its latest versi
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from typing import Any, cast
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,7 +28,7 @@ from modelpilot.events.cloudevents import (
     from_cloudevent,
     parse_http,
 )
-from modelpilot.events.model import Event
+from modelpilot.events.model import Event, InferenceEvent
 from modelpilot.registry.lookups import ModelLookups
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_body
@@ -34,13 +36,67 @@ from modelpilot.serving.http import error_response, json_response, read_body
 __all__ = ["event_routes"]
 
 
+def _lookups(ctx: ServerContext) -> ModelLookups:
+    found = ctx.extras.get("model_lookups")
+    if found is None:
+        found = ctx.extras["model_lookups"] = ModelLookups(ctx.registry)  # asked every few seconds, not per event
+    return cast(ModelLookups, found)
+
+
 def _pairs(ctx: ServerContext) -> KServePairs:
     pairs = ctx.extras.get("kserve_pairs")
     if pairs is None:
-        lookups = ModelLookups(ctx.registry)  # asked once every few seconds, not on every event pair
+        lookups = _lookups(ctx)
         pairs = KServePairs(lookups.feature_names, version_of=lookups.version_of)
         ctx.extras["kserve_pairs"] = pairs
-    return pairs
+    return cast(KServePairs, pairs)
+
+
+INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are decoded on the event loop; larger ones on a worker thread, so that no request holds
+the loop (health probes, other requests) for longer than a small body takes."""
+
+
+def _decode(ctx: ServerContext, headers: dict[str, str], body: bytes) -> tuple[int, list[Event], int]:
+    """The events of one request: (CloudEvents received, events to publish, halves waiting for their pair).
+    Everything is decoded and checked first: a bad event refuses the request, nothing half-accepted."""
+    received = parse_http(headers, body)
+    out: list[Event] = []
+    pairs = _pairs(ctx)
+    kserve = []
+    for ce in received:
+        if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
+            kserve.append(ce)
+        elif ce.type in (MODELPILOT_INFERENCE, MODELPILOT_LABEL):
+            out.append(from_cloudevent(ce))
+        else:
+            raise InvalidInputError(
+                f"event {ce.id[:80]}: type {ce.type[:80]!r} is not understood",
+                hint=f"send {KSERVE_REQUEST}/{KSERVE_RESPONSE} (KServe's logger) or {MODELPILOT_INFERENCE}",
+            )
+    lookups = _lookups(ctx)
+    for ev in out:  # only events of registered versions reach the monitor
+        if isinstance(ev, InferenceEvent):
+            lookups.check(ev.model, ev.version)
+    out.extend(pairs.add_all(kserve))  # all pair, or none changes
+    return len(received), out, pairs.pending
+
+
+async def _decoded(ctx: ServerContext, headers: dict[str, str], body: bytes) -> tuple[int, list[Event], int]:
+    lock = ctx.extras.get("events_lock")
+    if lock is None:
+        lock = ctx.extras["events_lock"] = threading.Lock()  # the KServe pairs are shared by every request
+    if len(body) <= INLINE_BYTES and lock.acquire(blocking=False):
+        try:
+            return _decode(ctx, headers, body)
+        finally:
+            lock.release()
+
+    def work() -> tuple[int, list[Event], int]:
+        with lock:
+            return _decode(ctx, headers, body)
+
+    return await run_in_threadpool(work)
 
 
 async def events(request: Request) -> Response:
@@ -54,27 +110,13 @@ async def events(request: Request) -> Response:
                 hint="turn events on (MODELPILOT_EVENTS__ENABLED=true)",
             )
         body = await read_body(request, ctx.settings.serving.max_body_bytes)
-        received = parse_http(dict(request.headers), body)
-        out: list[Event] = []
-        pairs = _pairs(ctx)
-        kserve = []
-        for ce in received:  # decode everything first: a bad event refuses the request, nothing half-accepted
-            if ce.type in (KSERVE_REQUEST, KSERVE_RESPONSE):
-                kserve.append(ce)
-            elif ce.type in (MODELPILOT_INFERENCE, MODELPILOT_LABEL):
-                out.append(from_cloudevent(ce))
-            else:
-                raise InvalidInputError(
-                    f"event {ce.id}: type {ce.type!r} is not understood",
-                    hint=f"send {KSERVE_REQUEST}/{KSERVE_RESPONSE} (KServe's logger) or {MODELPILOT_INFERENCE}",
-                )
-        out.extend(pairs.add_all(kserve))  # all pair, or none changes
+        received, out, waiting = await _decoded(ctx, dict(request.headers), body)
         accepted = sum(bool(ctx.bus.publish(ev)) for ev in out)
         payload: dict[str, Any] = {
-            "received": len(received),
+            "received": received,
             "published": accepted,
             "dropped": len(out) - accepted,
-            "waiting_for_pair": pairs.pending,
+            "waiting_for_pair": waiting,
             "time": time.time(),
         }
         return json_response(payload, 202)
