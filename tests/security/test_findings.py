@@ -17,25 +17,26 @@ from modelpilot.loaders import TrustRequest
 from modelpilot.monitoring.service import MonitorService
 from modelpilot.registry import Registry
 from modelpilot.serving.app import create_app
+from tests.serving.conftest import ServeFactory, home, make_token, serve  # noqa: F401  (fixtures)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("findings") / "home"
-    reg = Registry.open(load_settings(home=home, actor="tester"))
+def events_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("findings") / "home"
+    reg = Registry.open(load_settings(home=where, actor="tester"))
     reg.register(
         "credit", f"{EXAMPLE / 'model.py'}:CreditModel", format="python", reference=EXAMPLE / "reference.csv",
         target="default", trust=TrustRequest(trust_code=True, reason="test"),
     )  # fmt: skip
     reg.store.close()
-    return home
+    return where
 
 
 @pytest.fixture(scope="module")
-def client(home: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(load_settings(home=home, actor="tester"))) as c:
+def client(events_home: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(load_settings(home=events_home, actor="tester"))) as c:
         yield c
 
 
@@ -98,8 +99,8 @@ def test_bad_labels_get_a_422(client: TestClient, label: Any, names: str) -> Non
     assert names in r.json()["error"]
 
 
-def test_events_of_versions_without_a_profile_do_not_fill_the_label_joiner(home: Path) -> None:
-    reg = Registry.open(load_settings(home=home, actor="tester"))
+def test_events_of_versions_without_a_profile_do_not_fill_the_label_joiner(events_home: Path) -> None:
+    reg = Registry.open(load_settings(home=events_home, actor="tester"))
     svc = MonitorService(reg, MonitorSettings(tick_s=3600, snapshot_s=3600), name="findings")
     forged = [
         InferenceEvent(f"f{i}", 1.0, "nobody", 1, "stable", {"x": np.zeros(1)}, np.zeros(1), 0.0, 200)
@@ -108,3 +109,93 @@ def test_events_of_versions_without_a_profile_do_not_fill_the_label_joiner(home:
     svc.handle(forged)
     assert svc.joiner.stats["pending"] == 0
     reg.store.close()
+
+
+def test_numbers_no_column_can_hold_are_4xx_not_500(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    r = served.client.get(f"/v2/models/credit/versions/{'9' * 4300}/ready")
+    assert r.status_code == 404 and "is not a version number" in r.json()["error"]
+    token = make_token(served.registry, "ops", "admin")
+    served.refresh()
+    body = b'{"stable": 1, "canary": 99999999999999999999, "weight": 5, "reason": "t"}'
+    r = served.client.put(
+        "/v1/models/credit/traffic", content=body,
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )  # fmt: skip
+    assert r.status_code in (400, 422) and "canary" in r.text
+
+
+def test_a_sign_in_form_with_extra_fields_is_refused_with_400(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    form = "token=x&next=/ui&a=1&b=2&c=3&d=4"
+    r = served.client.post(
+        "/ui/login", content=form, headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 400
+
+
+def test_an_alias_or_a_name_may_not_end_in_a_newline(events_home: Path) -> None:
+    from modelpilot.errors import InvalidInputError
+
+    reg = Registry.open(load_settings(home=events_home, actor="tester"))
+    try:
+        with pytest.raises(InvalidInputError, match="alias"):
+            reg.set_alias("credit", "production\n", 1, reason="t")
+        with pytest.raises(InvalidInputError, match="model name"):
+            reg.register("credit\n", f"{EXAMPLE / 'model.py'}:CreditModel", format="python",
+                         trust=TrustRequest(trust_code=True, reason="t"))  # fmt: skip
+    finally:
+        reg.store.close()
+
+
+def test_config_show_masks_kafka_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from modelpilot.cli.app import main
+
+    secret = {"sasl.password": "hunter2", "ssl.key.pem": "-----BEGIN", "security.protocol": "SASL_SSL"}
+    monkeypatch.setenv("MODELPILOT_EVENTS__KAFKA__CONFIG", orjson.dumps(secret).decode())
+    monkeypatch.setenv("MODELPILOT_STORE", "postgresql://mp:s3cret@localhost/mp")
+    assert main(["--home", str(tmp_path / "h"), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "BEGIN" not in out and "s3cret" not in out
+    shown = orjson.loads(out)
+    assert shown["events"]["kafka"]["config"] == {"sasl.password": "***", "ssl.key.pem": "***",
+                                                  "security.protocol": "SASL_SSL"}  # fmt: skip
+
+
+def test_readiness_tells_anonymous_callers_only_up_or_down(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    token = make_token(served.registry, "ops", "operate")
+    served.refresh()
+    table = served.client.app.state.mp.table  # type: ignore[attr-defined]
+    table.errors = {"fraud": "OSError: /srv/models/fraud/artifact sha256:0123abcd could not be read"}  # a failed load
+    anonymous = served.client.get("/v2/health/ready")
+    assert anonymous.status_code == 503 and anonymous.json() == {"ready": False}
+    operator = served.client.get("/v2/health/ready", headers={"authorization": f"Bearer {token}"})
+    assert operator.status_code == 503 and "/srv/models" in operator.json()["failed"]["fraud"]
+
+
+def test_date_times_nanoseconds_cannot_hold_are_refused() -> None:
+    from modelpilot.errors import InvalidInputError
+    from modelpilot.protocol.signature import Feature
+    from modelpilot.serving.inputs import column_for
+
+    when = Feature(name="when", type="datetime")
+    assert column_for(when, ["2026-11-22T10:00:00"], "inputs.when")[0] == np.datetime64("2026-11-22T10:00:00")
+    for bad in (["99999-01-01"], [2**63], ["1500-01-01"]):
+        with pytest.raises(InvalidInputError, match="between 1678 and 2262"):
+            column_for(when, bad, "inputs.when")
+
+
+def test_the_alertmanager_answer_stays_small_whatever_the_request_holds(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    token = make_token(served.registry, "ops", "operate")
+    served.refresh()
+    bad = {"receiver": "x", "status": "firing", "alerts": [{"labels": "x" * 50, "status": "?"} for _ in range(5_000)]}
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+    r = served.client.post("/v1/alerts/alertmanager", content=orjson.dumps(bad), headers=headers)
+    assert r.status_code == 422
+    assert len(r.content) < 64_000
+    assert r.json()["details"]["total"] >= 5_000

@@ -29,7 +29,6 @@ from modelpilot.cli.stream_cmds import stream
 from modelpilot.cli.token_cmds import token_app
 from modelpilot.cli.traffic_cmds import rollback, traffic_app
 from modelpilot.errors import ModelPilotError
-from modelpilot.storage import normalise_url
 
 __all__ = ["app", "main"]
 
@@ -73,12 +72,9 @@ config_app = typer.Typer(help="Settings.", no_args_is_help=True)
 
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
-    """Print the resolved settings as JSON (passwords masked)."""
+    """Print the resolved settings as JSON (the store's password and librdkafka secrets masked)."""
     s = settings(ctx)
-    data = s.model_dump(mode="json")
-    from sqlalchemy.engine import make_url
-
-    data["store"] = make_url(normalise_url(s.store_url)).render_as_string(hide_password=True)
+    data = s.redacted()
     data["actor"] = s.actor_name
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 

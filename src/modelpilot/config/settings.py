@@ -32,6 +32,7 @@ from pydantic_settings import (
 from modelpilot.errors import ConfigError
 
 __all__ = [
+    "KAFKA_PUBLIC_KEYS",
     "AuthSettings",
     "ControlSettings",
     "EventSettings",
@@ -45,6 +46,15 @@ __all__ = [
     "WindowSettings",
     "load_settings",
 ]
+
+
+KAFKA_PUBLIC_KEYS = frozenset(
+    {"security.protocol", "sasl.mechanism", "sasl.mechanisms", "ssl.ca.location", "ssl.certificate.location",
+     "ssl.endpoint.identification.algorithm", "client.id", "compression.type", "acks", "linger.ms", "batch.size",
+     "socket.timeout.ms", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "fetch.min.bytes",
+     "message.max.bytes", "enable.idempotence", "sasl.username", "sasl.kerberos.service.name"}
+)  # fmt: skip
+"""librdkafka settings ``config show`` prints as they are; any other value of ``events.kafka.config`` is masked."""
 
 
 class RegistrySettings(BaseModel):
@@ -269,6 +279,25 @@ class Settings(BaseSettings):
         if self.store:
             return self.store
         return f"sqlite:///{self.home / 'modelpilot.db'}"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as JSON types, safe to print: the store URL's password hidden, and every value of
+        ``events.kafka.config`` masked unless its key is one of :data:`KAFKA_PUBLIC_KEYS` (a librdkafka setting
+        that holds no secret); secrets are masked because they may be one, not because their name says so.
+
+        >>> s = Settings(events={"kafka": {"config": {"sasl.password": "hunter2", "security.protocol": "SSL"}}})
+        >>> s.redacted()["events"]["kafka"]["config"]
+        {'sasl.password': '***', 'security.protocol': 'SSL'}
+        """
+        from sqlalchemy.engine import make_url
+
+        from modelpilot.storage.store import normalise_url
+
+        data = self.model_dump(mode="json")
+        data["store"] = make_url(normalise_url(self.store_url)).render_as_string(hide_password=True)
+        config = data["events"]["kafka"]["config"]
+        data["events"]["kafka"]["config"] = {k: v if k in KAFKA_PUBLIC_KEYS else "***" for k, v in config.items()}
+        return data
 
     @property
     def artifacts_dir(self) -> Path:

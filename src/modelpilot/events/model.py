@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from modelpilot.errors import InvalidInputError
+from modelpilot.ids import MAX_ID_CHARS, bounded_id, version_number
 
 __all__ = [
     "MAX_ID_CHARS",
@@ -72,36 +73,14 @@ def _array(values: Any) -> npt.NDArray[Any]:
     return np.asarray(values, dtype=object)
 
 
-MAX_ID_CHARS = 256
-"""Longest request id, model, feature or class name an event from outside may carry."""
-MAX_VERSION = 2**31 - 1
 MAX_CLASSES = 10_000
 MAX_LABEL_VALUES = 100_000
 """Most values one label may hold (one per row of its request)."""
 
 
-def bounded_id(value: Any, where: str) -> str:
-    """``value`` as a non-empty string of at most :data:`MAX_ID_CHARS` characters, or InvalidInputError."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidInputError(f"{where}: expected a string", hint=f"at most {MAX_ID_CHARS} characters")
-    text = str(value)
-    if not text or len(text) > MAX_ID_CHARS:
-        raise InvalidInputError(
-            f"{where}: {len(text)} characters", hint=f"send 1 to {MAX_ID_CHARS} characters (a request id, a name)"
-        )
-    return text
-
-
 def event_version(value: Any, where: str) -> int:
-    """A version number from outside: an integer (or its digits) from 1 to :data:`MAX_VERSION`."""
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
-        value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
-        shown = str(value)[:20] if isinstance(value, str | int) else type(value).__name__
-        raise InvalidInputError(f"{where}: {shown!r} is not a version number", hint=f"an integer, 1 to {MAX_VERSION}")
-    return value
+    """A version number from outside (see :func:`modelpilot.ids.version_number`)."""
+    return version_number(value, where)
 
 
 def check_label(label: Any, where: str) -> None:

@@ -413,7 +413,8 @@ class Spool:
 
     def _recover(self) -> None:
         """Find the segments a previous spool left, cut torn tails, and continue the numbering."""
-        found = sorted((int(m[1]), p) for p in self.directory.iterdir() if (m := _NAME.match(p.name)) and p.is_file())
+        names = ((m, p) for p in self.directory.iterdir() if (m := _NAME.fullmatch(p.name)) and p.is_file())
+        found = sorted((int(m[1]), p) for m, p in names)
         for seq, path in found:
             self._next_seq = max(self._next_seq, seq + 1)
             data = path.read_bytes()

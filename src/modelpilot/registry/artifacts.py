@@ -59,7 +59,7 @@ class ArtifactStore:
 
     def path(self, digest: str) -> Path:
         """Where the blob with this digest lives (whether or not it exists)."""
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise InvalidInputError(
                 f"artifact digest {digest!r} is not a sha256 hex digest",
                 hint="give the 64-character digest that `modelpilot show` prints",

@@ -33,7 +33,7 @@ _SMOKE_ROWS = 64
 
 def check_name(name: str, what: str = "model name") -> str:
     """Refuse names that would not be safe in URLs, metric labels and file names."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"{what} {name!r} is not allowed",
             hint="use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",

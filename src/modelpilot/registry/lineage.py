@@ -58,7 +58,7 @@ def parse_lineage(pairs: Iterable[str]) -> Lineage:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
-        if not sep or not _KEY.match(key):
+        if not sep or not _KEY.fullmatch(key):
             raise InvalidInputError(
                 f"lineage pair {pair!r} is malformed",
                 hint="write KEY=VALUE, e.g. --lineage code_revision=9f1c2e",

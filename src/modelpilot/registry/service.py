@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Row
 from modelpilot.audit import AuditLog
 from modelpilot.config import Settings
 from modelpilot.errors import ArtifactError, GateFailedError, InvalidInputError, NotFoundError
+from modelpilot.ids import version_number
 from modelpilot.loaders import base as loader_base
 from modelpilot.loaders.base import LoadedModel, TrustRequest
 from modelpilot.protocol.signature import Outputs, Signature
@@ -178,7 +179,7 @@ class Registry:
         """A version by number (``3``, ``v3``), alias (``production``) or ``latest``."""
         text = str(ref)
         if text.isascii() and (text.isdigit() or (text[:1] == "v" and text[1:].isdigit())):
-            return self.get(name, int(text.lstrip("v")))
+            return self.get(name, version_number(text, f"model {name!r} version", error=NotFoundError))
         with self.store.read() as conn:
             m = self._model_row(conn, name)
             if text == "latest":

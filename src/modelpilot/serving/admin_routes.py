@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from modelpilot.auth import Principal, Role
 from modelpilot.errors import InvalidInputError, NotFoundError
+from modelpilot.ids import version_number
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_json
 from modelpilot.serving.plan import Shadow, TrafficPlan
@@ -91,7 +92,7 @@ def plan_from_request(ctx: ServerContext, name: str, body: PlanRequest) -> Traff
 
     def num(ref: int | str, field: str) -> int:
         if isinstance(ref, int):
-            return ref
+            return version_number(ref, field)  # 1 to 2**31 - 1: what a version column holds
         try:
             return reg.resolve(name, ref).version
         except NotFoundError as exc:

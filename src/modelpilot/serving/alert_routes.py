@@ -65,7 +65,8 @@ WEBHOOK_VERSION = "4"
 
 _STATES = ("firing", "resolved")
 _FRACTION = re.compile(r"(\.\d{6})\d+")  # Go prints nanoseconds; datetime holds microseconds
-_MAX_LISTED = 20  # problems named in the message; details carry them all
+_MAX_LISTED = 20  # problems named in the message
+_MAX_DETAILS = 100  # problems in the details (each cut at 200 characters); "total" counts them all
 
 _HINT = (
     f'send Alertmanager\'s webhook payload (version "{WEBHOOK_VERSION}") with a non-empty alerts list; each alert '
@@ -133,19 +134,22 @@ class _Problems:
 
     def __init__(self) -> None:
         self.found: list[str] = []
+        self.total = 0
 
     def add(self, path: str, what: str) -> None:
-        self.found.append(f"{path}: {what}")
+        self.total += 1
+        if len(self.found) < _MAX_DETAILS:  # the answer stays small whatever the request held
+            self.found.append(f"{path[:200]}: {what[:200]}")
 
     def raise_any(self) -> None:
         if not self.found:
             return
         listed = "; ".join(self.found[:_MAX_LISTED])
-        more = len(self.found) - _MAX_LISTED
+        more = self.total - _MAX_LISTED
         raise InvalidInputError(
             f"invalid Alertmanager payload: {listed}" + (f"; and {more} more" if more > 0 else ""),
             hint=_HINT,
-            details={"problems": self.found},
+            details={"problems": self.found, "total": self.total},
         )
 
 
@@ -196,7 +200,7 @@ def _alert(doc: Any, path: str, problems: _Problems, now: float) -> SloAlertEven
     if not isinstance(doc, Mapping):
         problems.add(path, f"expected an object, got {type(doc).__name__}")
         return None
-    before = len(problems.found)
+    before = problems.total
     state = doc.get("status")
     if state not in _STATES:
         problems.add(
@@ -218,7 +222,7 @@ def _alert(doc: Any, path: str, problems: _Problems, now: float) -> SloAlertEven
     fingerprint = doc.get("fingerprint")
     if fingerprint is not None and not isinstance(fingerprint, str):
         problems.add(f"{path}.fingerprint", f"expected a string, got {type(fingerprint).__name__}")
-    if len(problems.found) > before:
+    if problems.total > before:
         return None
     name = labels.get("sloth_slo")
     slo = labels.get("sloth_id") or labels.get("slo") or (f"{model}-{name}" if name else None)

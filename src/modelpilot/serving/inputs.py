@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -94,11 +94,31 @@ def column_for(feature: Feature, values: npt.NDArray[Any] | Sequence[Any], where
         return out
     # datetime
     try:
-        return np.array(
-            [np.datetime64("NaT") if v is None else np.datetime64(v, "ns") for v in arr], dtype="datetime64[ns]"
-        )
-    except (TypeError, ValueError):
-        raise _bad(where, "expected ISO 8601 date-times", f'e.g. "2026-11-22T10:00:00" for {feature.name!r}') from None
+        return np.array([_instant(v) for v in arr], dtype="datetime64[ns]")
+    except (TypeError, ValueError, OverflowError):
+        raise _bad(
+            where,
+            "expected ISO 8601 date-times between 1678 and 2262",
+            f'e.g. "2026-11-22T10:00:00" for {feature.name!r}',
+        ) from None
+
+
+_FIRST_NS, _LAST_NS = np.datetime64("1678-01-01", "s"), np.datetime64("2262-04-11", "s")
+
+
+def _instant(v: Any) -> np.datetime64:
+    """One date-time at nanosecond resolution; ValueError for one nanoseconds cannot hold (numpy would wrap it:
+    "99999-01-01" became 1793-12-01)."""
+    if v is None:
+        return np.datetime64("NaT")
+    if isinstance(v, bool) or not isinstance(v, str | int | float | np.datetime64 | np.integer):
+        raise TypeError(type(v).__name__)
+    if isinstance(v, int | np.integer) and not -(2**63) < int(v) < 2**63:
+        raise ValueError("out of range")
+    at: Any = np.datetime64(v) if isinstance(v, str) else np.datetime64(cast(Any, v), "ns")
+    if isinstance(v, str) and not np.isnat(at) and not _FIRST_NS <= at.astype("datetime64[s]") <= _LAST_NS:
+        raise ValueError("out of range")
+    return cast(np.datetime64, at.astype("datetime64[ns]"))
 
 
 def _check_rows(rows: int, max_rows: int | None) -> None:

@@ -17,7 +17,8 @@ from starlette.routing import Route
 
 from modelpilot import __version__
 from modelpilot.auth import Role
-from modelpilot.errors import BadRequestError, InvalidInputError, NotFoundError
+from modelpilot.errors import BadRequestError, InvalidInputError, ModelPilotError, NotFoundError
+from modelpilot.ids import version_number
 from modelpilot.protocol.oip import INFERENCE_HEADER, decode_infer_request, encode_infer_response
 from modelpilot.protocol.signature import Feature
 from modelpilot.protocol.tensors import Tensor, datatype_of
@@ -59,9 +60,17 @@ async def ready(request: Request) -> Response:
     unserved = [name for name in ctx.table.errors if name not in ctx.table.models]
     ok = ctx.table.ready and not ctx.draining and not unserved
     body: dict[str, Any] = {"ready": ok}
-    if ctx.table.errors:
+    if ctx.table.errors and _may_see_details(request):  # load errors name paths and digests: operators only
         body["failed"] = ctx.table.errors
     return json_response(body, 200 if ok else 503)
+
+
+def _may_see_details(request: Request) -> bool:
+    try:
+        require(request, Role.operate)
+    except ModelPilotError:
+        return False
+    return True
 
 
 async def server_metadata(request: Request) -> Response:
@@ -70,10 +79,7 @@ async def server_metadata(request: Request) -> Response:
 
 
 def _version_number(text: str) -> int:
-    raw = text[1:] if text[:1] == "v" else text
-    if not (raw.isascii() and raw.isdigit()):
-        raise NotFoundError(f"version {text!r} is not a version number", hint="use e.g. /versions/3")
-    return int(raw)
+    return version_number(text, "version", error=NotFoundError)
 
 
 def _tensor_meta(feature: Feature) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def parse_duration(text: str) -> float:
     >>> parse_duration("28d"), parse_duration("5m")
     (2419200.0, 300.0)
     """
-    found = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    found = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
     if found is None:
         raise ValueError(f"{text!r} is not a duration; use a number and one unit of s, m, h, d, w (e.g. 28d)")
     return float(int(found.group(1)) * _UNIT_S[found.group(2)])
@@ -171,7 +171,7 @@ class Alerting(BaseModel):
     @classmethod
     def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", name) or name.startswith("__"):
+            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or name.startswith("__"):
                 raise ValueError(f"{name!r} is not a Prometheus label name")
             if name in ("severity", "slo", "model", "sloth_id", "sloth_service", "sloth_slo"):
                 raise ValueError(f"label {name!r} is set by modelpilot")
@@ -198,7 +198,7 @@ class SloSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not _NAME.fullmatch(value):
             raise ValueError("use 1 to 63 lower-case letters, digits, - and _ (starting and ending alphanumeric)")
         return value
 

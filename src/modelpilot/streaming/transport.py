@@ -43,7 +43,7 @@ def check_topic_names(topics: Mapping[str, str]) -> None:
     """
     seen: dict[str, str] = {}
     for option, topic in topics.items():
-        if not _TOPIC.match(topic) or topic in (".", ".."):
+        if not _TOPIC.fullmatch(topic) or topic in (".", ".."):
             raise ConfigError(
                 f"{option}: {topic!r} is not a Kafka topic name",
                 hint="use up to 249 letters, digits, '.', '_' and '-'",

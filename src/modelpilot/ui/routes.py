@@ -201,7 +201,10 @@ async def login(request: Request) -> Response:
         body = (await read_body(request, 4096)).decode("utf-8", "replace")
     except ModelPilotError as exc:
         return error_response(exc, _NO_STORE)
-    fields = parse_qs(body, max_num_fields=4)
+    try:
+        fields = parse_qs(body, max_num_fields=4)
+    except ValueError:  # more fields than the form has
+        return error_response(BadRequestError("send the sign-in form", hint="POST token=...&next=..."), _NO_STORE)
     target = auth.safe_next((fields.get("next") or ["/ui"])[0])
     token = (fields.get("token") or [""])[0]
     try:
