@@ -36,6 +36,7 @@ __all__ = [
     "TrustError",
     "UnauthenticatedError",
     "UnavailableError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -145,6 +146,14 @@ class BadRequestError(ModelPilotError):
 
     code = "bad_request"
     http_status = 400
+
+
+class UnsupportedMediaTypeError(ModelPilotError):
+    """A request body sent with a Content-Type the route does not read (a form or plain text where JSON is due:
+    what a web page on another site can send without the browser asking the server first)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
 
 
 class PayloadTooLargeError(ModelPilotError):

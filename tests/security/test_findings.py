@@ -199,3 +199,27 @@ def test_the_alertmanager_answer_stays_small_whatever_the_request_holds(serve: S
     assert r.status_code == 422
     assert len(r.content) < 64_000
     assert r.json()["details"]["total"] >= 5_000
+
+
+@pytest.mark.parametrize("path", ["/v1/feedback", "/v2/models/credit/infer", "/v1/models/credit:predict", "/v1/events"])
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
+def test_what_a_page_of_another_site_can_send_is_refused(serve: ServeFactory, path: str, ctype: str) -> None:  # noqa: F811
+    """A browser sends forms and plain text across sites without asking the server first: JSON routes refuse
+    those Content-Types (415), so a page elsewhere cannot post labels or predictions to a loopback server."""
+    served = serve()
+    r = served.client.post(path, content=b'[{"request_id": "r", "label": 1}]', headers={"content-type": ctype})
+    assert r.status_code == 415, r.text
+    assert "application/json" in r.json()["hint"]
+
+
+def test_a_request_from_another_sites_page_is_refused(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    body = b'[{"request_id": "r", "label": 1}]'
+    json = {"content-type": "application/json"}
+    other = served.client.post("/v1/feedback", content=body, headers={**json, "origin": "https://evil.example"})
+    assert other.status_code == 403 and "another site" in other.json()["error"]
+    same = served.client.post("/v1/feedback", content=body, headers={**json, "origin": "http://testserver"})
+    assert same.status_code == 202, same.text
+    assert served.client.post("/v1/feedback", content=body).status_code == 202  # a client that names no type

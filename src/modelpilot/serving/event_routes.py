@@ -31,7 +31,7 @@ from modelpilot.events.cloudevents import (
 from modelpilot.events.model import Event, InferenceEvent
 from modelpilot.registry.lookups import ModelLookups
 from modelpilot.serving.context import ServerContext, require
-from modelpilot.serving.http import error_response, json_response, read_body
+from modelpilot.serving.http import check_request, error_response, json_response, read_body
 
 __all__ = ["event_routes"]
 
@@ -109,6 +109,7 @@ async def events(request: Request) -> Response:
                 "events cannot be recorded: this server's event stream is off (events.enabled=false)",
                 hint="turn events on (MODELPILOT_EVENTS__ENABLED=true)",
             )
+        check_request(request)
         body = await read_body(request, ctx.settings.serving.max_body_bytes)
         received, out, waiting = await _decoded(ctx, dict(request.headers), body)
         accepted = sum(bool(ctx.bus.publish(ev)) for ev in out)

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelpilot.errors import BadRequestError, ModelPilotError, PayloadTooLargeError
+from modelpilot.errors import (
+    BadRequestError,
+    ModelPilotError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    UnsupportedMediaTypeError,
+)
 
-__all__ = ["error_response", "json_response", "read_body", "read_json"]
+__all__ = ["check_request", "error_response", "json_response", "read_body", "read_json"]
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +72,32 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def check_request(request: Request, *, binary: bool = False) -> None:
+    """Refuse what a web page on another site could make a browser send here without asking first (a CORS
+    "simple request"): a body that is a form or plain text (415: JSON routes take ``application/json`` or a
+    ``+json`` type; ``binary`` routes also ``application/octet-stream``), and a request whose ``Origin`` is another
+    site (403). Clients other than browsers send no ``Origin``, and may leave the Content-Type out."""
+    ctype = request.headers.get("content-type")
+    if ctype is not None:
+        media = ctype.split(";", 1)[0].strip().lower()
+        fits = media == _JSON or media.endswith("+json") or (binary and media == "application/octet-stream")
+        if not fits:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {media[:60]!r} is not read here",
+                hint="send Content-Type: application/json"
+                + (" (or application/octet-stream for binary tensors)" if binary else ""),
+            )
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise PermissionDeniedError(
+            f"a request from the web page of another site ({origin[:80]})",
+            hint="call this API from your own service, not from a browser page of another site",
+        )
+
+
 async def read_json(request: Request, limit: int) -> Any:
-    """The body parsed as JSON (400 naming the problem when it is not)."""
+    """The body parsed as JSON (400 naming the problem when it is not; 415 or 403 as :func:`check_request`)."""
+    check_request(request)
     body = await read_body(request, limit)
     try:
         return orjson.loads(body)

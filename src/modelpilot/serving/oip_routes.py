@@ -23,7 +23,7 @@ from modelpilot.protocol.oip import INFERENCE_HEADER, decode_infer_request, enco
 from modelpilot.protocol.signature import Feature
 from modelpilot.protocol.tensors import Tensor, datatype_of
 from modelpilot.serving.context import ServerContext, require
-from modelpilot.serving.http import json_response, read_body
+from modelpilot.serving.http import check_request, json_response, read_body
 from modelpilot.serving.infer import Call, after_response, answer_headers, checked_request_id, handle
 from modelpilot.serving.inputs import batch_from_tensors
 from modelpilot.serving.plan import sticky_text
@@ -157,6 +157,7 @@ async def infer(request: Request) -> Response:
 async def _infer(call: Call) -> Response:
     request, served = call.request, call.served
     serving = call.ctx.settings.serving
+    check_request(request, binary=True)
     body = await read_body(request, serving.max_body_bytes)
     header = request.headers.get(INFERENCE_HEADER.lower())
     try:
