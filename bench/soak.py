@@ -122,7 +122,7 @@ def metrics(port: int) -> dict[str, float]:
     for family in text_string_to_metric_families(body.decode()):
         for s in family.samples:
             key = s.name
-            if key == "modelpilot_monitor_events_total":
+            if key in ("modelpilot_monitor_events_total", "modelpilot_labels_joined_total"):
                 key += "{" + s.labels.get("outcome", "") + "}"
             elif key == "modelpilot_requests_total":
                 key += "{ok}" if s.labels.get("code") == "200" else "{failed}"
@@ -267,7 +267,7 @@ def soak_worker(args: argparse.Namespace, workdir: Path) -> Soak:
             soak.proven = counted == sent[0]
             soak.proof = (
                 f"inference events published {sent[0]:,} (labels {sent[1]:,}), events the worker windowed"
-                f" {counted:,.0f}, labels joined {c.get('modelpilot_labels_joined_total', 0):,.0f}"
+                f" {counted:,.0f}, labels joined {c.get('modelpilot_labels_joined_total{joined}', 0):,.0f}"
                 + (f", dropped by the bus {dropped:,}" if dropped else "")
             )
     finally:
