@@ -223,3 +223,32 @@ def test_a_request_from_another_sites_page_is_refused(serve: ServeFactory) -> No
     same = served.client.post("/v1/feedback", content=body, headers={**json, "origin": "http://testserver"})
     assert same.status_code == 202, same.text
     assert served.client.post("/v1/feedback", content=body).status_code == 202  # a client that names no type
+
+
+def test_events_may_not_claim_a_role_the_plan_does_not_give(serve: ServeFactory) -> None:  # noqa: F811
+    """Canary evidence drives rollouts: an event from outside may not name a canary (or shadow, or fallback) that
+    the plan does not have. The plan here serves credit v1 as stable only."""
+    served = serve()
+    for variant in ("canary", "shadow", "fallback"):
+        r = _post(served.client, _event(variant=variant, features={"x1": [0.5], "x2": [0.1]}))
+        assert r.status_code == 422, r.text
+        assert f"variant {variant!r} for credit v1, which plays 'stable'" in r.json()["error"]
+    ok = _post(served.client, _event(variant="stable", features={"x1": [0.5], "x2": [0.1]}))
+    assert ok.status_code == 202, ok.text
+
+
+def test_cloudevents_http_binding_header_values_are_percent_decoded_and_the_version_checked() -> None:
+    """From the CloudEvents HTTP binding: header values are percent-encoded (a space is %20, a non-ASCII
+    character its UTF-8 bytes), and only specversion 1.0 is read."""
+    from modelpilot.errors import InvalidInputError
+    from modelpilot.events.cloudevents import parse_http
+
+    headers = {"ce-id": "r%201", "ce-type": "io.modelpilot.label", "ce-specversion": "1.0",
+               "ce-source": "/orders/%E2%82%AC", "content-type": "application/json"}  # fmt: skip
+    (ce,) = parse_http(headers, b'{"request_id": "r 1", "label": 1}')
+    assert ce.id == "r 1" and ce.attributes["source"] == "/orders/€"
+    with pytest.raises(InvalidInputError, match="ce-specversion: '0.3'"):
+        parse_http({**headers, "ce-specversion": "0.3"}, b"{}")
+    structured = {"content-type": "application/cloudevents+json"}
+    with pytest.raises(InvalidInputError, match="body.specversion: '2.0'"):
+        parse_http(structured, b'{"specversion": "2.0", "id": "x", "type": "t", "data": {}}')

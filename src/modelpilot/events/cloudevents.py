@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +95,7 @@ def _structured(doc: Any, where: str) -> CloudEvent:
     for field in ("id", "type"):
         if not isinstance(doc.get(field), str) or not doc[field]:
             raise _bad(f"{where}.{field}: missing", f"every CloudEvent needs a string {field!r}")
+    _check_specversion(doc.get("specversion"), f"{where}.specversion")
     attrs = {k: v for k, v in doc.items() if k not in ("data", "data_base64")}
     if "data_base64" in doc:
         return CloudEvent(attrs, _base64(doc["data_base64"], where))
@@ -122,13 +124,21 @@ def parse_http(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
         return [_sized(_structured(item, f"[{i}]"), each) for i, item in enumerate(doc)]
     if ctype == "application/cloudevents+json":
         return [_sized(_structured(doc, "body"), len(body))]
-    attrs = {k[3:]: v for k, v in lower.items() if k.startswith("ce-")}
+    # the HTTP binding percent-encodes header values (spaces, quotes, '%' and anything outside printable ASCII)
+    attrs = {k[3:]: unquote(v) for k, v in lower.items() if k.startswith("ce-")}
     if not attrs.get("id") or not attrs.get("type"):
         raise _bad(
             "headers: ce-id and ce-type are required for a binary-mode CloudEvent",
             "send ce-id, ce-type, ce-source, ce-specversion headers (as KServe's logger does), or a structured event",
         )
+    _check_specversion(attrs.get("specversion"), "headers.ce-specversion")
     return [CloudEvent(attrs, doc, len(body))]
+
+
+def _check_specversion(value: Any, where: str) -> None:
+    """CloudEvents 1.0 only; an event that leaves the attribute out is read as 1.0."""
+    if value is not None and value != "1.0":
+        raise _bad(f"{where}: {str(value)[:20]!r} is not a CloudEvents version this server reads", "send 1.0")
 
 
 def _sized(ce: CloudEvent, size: int) -> CloudEvent:

@@ -75,11 +75,30 @@ def _decode(ctx: ServerContext, headers: dict[str, str], body: bytes) -> tuple[i
                 hint=f"send {KSERVE_REQUEST}/{KSERVE_RESPONSE} (KServe's logger) or {MODELPILOT_INFERENCE}",
             )
     lookups = _lookups(ctx)
-    for ev in out:  # only events of registered versions reach the monitor
+    for ev in out:  # only events of registered versions, in roles the plan gives them, reach the monitor
         if isinstance(ev, InferenceEvent):
             lookups.check(ev.model, ev.version)
+            _check_role(ctx, ev)
     out.extend(pairs.add_all(kserve))  # all pair, or none changes
     return len(received), out, pairs.pending
+
+
+def _check_role(ctx: ServerContext, ev: InferenceEvent) -> None:
+    """A canary, shadow or fallback event must name the version that plays that role in the model's plan here:
+    evidence for a rollout or a fallback comes from the plan, not from whoever posts events (a stable event from
+    outside is the usual case: a model served elsewhere)."""
+    if ev.variant == "stable":
+        return
+    served = ctx.table.models.get(ev.model)
+    role = None if served is None else served.plan.role_of(ev.version)
+    if served is not None and role is None and served.fallback is not None:
+        role = "fallback" if served.fallback.info.version == ev.version else None
+    if served is None or role != ev.variant:
+        plays = "is not served here" if served is None else f"plays {role!r} in its plan"
+        raise InvalidInputError(
+            f"inference event {ev.request_id[:80]}: variant {ev.variant!r} for {ev.model} v{ev.version}, which {plays}",
+            hint="events from outside are stable; canary, shadow and fallback events come from the server's own plan",
+        )
 
 
 async def _decoded(ctx: ServerContext, headers: dict[str, str], body: bytes) -> tuple[int, list[Event], int]:

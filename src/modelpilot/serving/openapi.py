@@ -6,6 +6,7 @@ it cannot drift from what the server answers.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -52,6 +53,8 @@ def _op(
     ok: dict[str, Any] | None = None,
     errors: tuple[int, ...] = (400, 401, 403, 404, 422),
 ) -> dict[str, Any]:
+    if body is not None:
+        errors = tuple(sorted({*errors, 415}))  # a body as a form or plain text
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": _responses("OK", ok, *errors)}
     if auth is not None:
         op["security"] = [{"bearer": []}]
@@ -61,16 +64,38 @@ def _op(
     return op
 
 
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema: dict[str, Any] = model.model_json_schema()
+_COMPONENTS = "#/components/schemas/{model}"
+_PARAM = re.compile(r"\{(\w+)\}")
+_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "version": {"type": "string", "pattern": "^v?[0-9]{1,10}$", "description": "a version number: 3 or v3"},
+}
+
+
+def _schema(model: type[BaseModel], shared: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON schema with its nested models moved to ``components.schemas`` (``shared``), so that every
+    ``$ref`` resolves from the document's root."""
+    schema: dict[str, Any] = model.model_json_schema(ref_template=_COMPONENTS)
+    shared.update(schema.pop("$defs", {}))
     return schema
+
+
+def _with_parameters(path: str, ops: dict[str, Any]) -> dict[str, Any]:
+    """Each operation of ``path`` with its path parameters declared (``{name}``, ``{version}``, ...)."""
+    names = _PARAM.findall(path)
+    if not names:
+        return ops
+    params = [
+        {"name": n, "in": "path", "required": True, "schema": _PARAM_SCHEMAS.get(n, {"type": "string"})} for n in names
+    ]
+    return {method: {**op, "parameters": params} for method, op in ops.items()}
 
 
 def openapi_document() -> dict[str, Any]:
     """The whole document."""
     infer_body = {"$ref": "#/components/schemas/InferenceRequest"}
     infer_ok = {"$ref": "#/components/schemas/InferenceResponse"}
-    infer_errors = (400, 401, 403, 404, 413, 422, 500, 503, 504)
+    infer_errors = (400, 401, 403, 404, 413, 415, 422, 500, 503, 504)
+    shared: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {
         "/v2/health/live": {"get": _op("Liveness", "health", auth=None, errors=())},
         "/v2/health/ready": {
@@ -165,11 +190,12 @@ def openapi_document() -> dict[str, Any]:
             (handler.__doc__ or handler.__name__).strip().splitlines()[0],
             "admin",
             auth=role.value,
-            body=None if body_model is None else _schema(body_model),
+            body=None if body_model is None else _schema(body_model, shared),
         )
     from modelpilot.ui import openapi_paths
 
     paths.update(openapi_paths())
+    paths = {path: _with_parameters(path, ops) for path, ops in paths.items()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -181,6 +207,7 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                **shared,
                 "Error": {
                     "type": "object",
                     "required": ["error"],
