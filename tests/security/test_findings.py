@@ -252,3 +252,13 @@ def test_cloudevents_http_binding_header_values_are_percent_decoded_and_the_vers
     structured = {"content-type": "application/cloudevents+json"}
     with pytest.raises(InvalidInputError, match="body.specversion: '2.0'"):
         parse_http(structured, b'{"specversion": "2.0", "id": "x", "type": "t", "data": {}}')
+
+
+def test_a_canary_event_for_the_plans_canary_is_accepted(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    served.plans.set(TrafficPlan(model="credit", stable=1, canary=2, weight=10), actor="t")
+    served.refresh()
+    ok = _post(served.client, _event(version=2, variant="canary", features={"x1": [0.5], "x2": [0.1]}))
+    assert ok.status_code == 202, ok.text
+    wrong = _post(served.client, _event(version=1, variant="canary", features={"x1": [0.5], "x2": [0.1]}))
+    assert wrong.status_code == 422 and "plays 'stable'" in wrong.json()["error"]
