@@ -17,6 +17,7 @@ from modelpilot.loaders import TrustRequest
 from modelpilot.monitoring.service import MonitorService
 from modelpilot.registry import Registry
 from modelpilot.serving.app import create_app
+from modelpilot.serving.plan import TrafficPlan
 from tests.serving.conftest import ServeFactory, home, make_token, serve  # noqa: F401  (fixtures)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "credit"
@@ -247,10 +248,10 @@ def test_cloudevents_http_binding_header_values_are_percent_decoded_and_the_vers
                "ce-source": "/orders/%E2%82%AC", "content-type": "application/json"}  # fmt: skip
     (ce,) = parse_http(headers, b'{"request_id": "r 1", "label": 1}')
     assert ce.id == "r 1" and ce.attributes["source"] == "/orders/€"
-    with pytest.raises(InvalidInputError, match="ce-specversion: '0.3'"):
+    with pytest.raises(InvalidInputError, match=r"ce-specversion: '0\.3'"):
         parse_http({**headers, "ce-specversion": "0.3"}, b"{}")
     structured = {"content-type": "application/cloudevents+json"}
-    with pytest.raises(InvalidInputError, match="body.specversion: '2.0'"):
+    with pytest.raises(InvalidInputError, match=r"body\.specversion: '2\.0'"):
         parse_http(structured, b'{"specversion": "2.0", "id": "x", "type": "t", "data": {}}')
 
 
