@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,9 +31,11 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         command: str = "serve",
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.verify = verify  # a context trusting the server's certificate when it speaks HTTPS
+        self.url = f"{'https' if '--tls-cert' in args else 'http'}://127.0.0.1:{self.port}"
         self.log = home / f"serve-{self.port}.log"
         cmd = [sys.executable, "-m", "modelpilot", "--home", str(home), "--actor", "server"]
         if store:
@@ -48,7 +51,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1.0, verify=self.verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -23,6 +23,11 @@ __all__ = ["serve", "up"]
 HostOpt = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1; env MODELPILOT_SERVING__HOST).")]
 PortOpt = Annotated[int | None, typer.Option(help="TCP port (default 8000).")]
 WorkersOpt = Annotated[int | None, typer.Option(help="Server processes (default 1).")]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option("--tls-cert", help="PEM certificate to serve HTTPS with (serving.tls_cert); needs --tls-key."),
+]
+TlsKeyOpt = Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert (serving.tls_key).")]
 
 
 def _with_serving(
@@ -32,9 +37,11 @@ def _with_serving(
     workers: int | None,
     slo_specs: list[Path] | None = None,
     policy: Path | None = None,
+    tls: tuple[Path | None, Path | None] = (None, None),
 ) -> Settings:
     serving = base.serving.model_dump()
-    for key, value in (("host", host), ("port", port), ("workers", workers)):
+    given = (("host", host), ("port", port), ("workers", workers), ("tls_cert", tls[0]), ("tls_key", tls[1]))
+    for key, value in given:
         if value is not None:
             serving[key] = value
     data = base.model_dump()
@@ -70,11 +77,12 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
     _check_port(sv.host, sv.port)
     from modelpilot.serving.context import is_loopback
 
+    tls = _tls_files(sv.tls_cert, sv.tls_key)
     auth_on = s.auth.inference_required if s.auth.inference_required is not None else not is_loopback(sv.host)
     auth_word = "on" if auth_on else "off"
     events_word = "on" if s.events.enabled else "off"
     err_console.print(
-        f"modelpilot serving on http://{sv.host}:{sv.port} with {sv.workers} worker(s); "
+        f"modelpilot serving on {'https' if tls else 'http'}://{sv.host}:{sv.port} with {sv.workers} worker(s); "
         f"store {s.store_url.split('@')[-1]}; inference auth {auth_word}; events {events_word}",
         highlight=False,
     )
@@ -85,6 +93,7 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
         "timeout_graceful_shutdown": max(1, int(sv.drain_timeout_s)),
         "log_level": "info",
         "server_header": False,
+        **tls,
     }
     if sv.workers == 1:
         from modelpilot.serving.app import create_app
@@ -96,7 +105,8 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
     os.environ["MODELPILOT_STORE"] = s.store_url
     os.environ["MODELPILOT_ACTOR"] = s.actor_name
     for key, value in s.serving.model_dump().items():
-        os.environ[f"MODELPILOT_SERVING__{key.upper()}"] = str(value)
+        if value is not None:
+            os.environ[f"MODELPILOT_SERVING__{key.upper()}"] = str(value)
     _export("MODELPILOT_EVENTS", s.events.model_dump(mode="json"))
     if s.auth.inference_required is not None:
         os.environ["MODELPILOT_AUTH__INFERENCE_REQUIRED"] = str(s.auth.inference_required).lower()
@@ -107,6 +117,26 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
         workers=sv.workers,
         **common,  # type: ignore[arg-type]
     )
+
+
+def _tls_files(cert: Path | None, key: Path | None) -> dict[str, str]:
+    """uvicorn's TLS options, after checking both files are there and make a TLS context (a bad pair fails here,
+    with the field named, rather than in the middle of uvicorn's start-up)."""
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        missing = "serving.tls_cert (--tls-cert)" if cert is None else "serving.tls_key (--tls-key)"
+        raise ConfigError(f"{missing} is missing", hint="give both the certificate and its private key, or neither")
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"serving.tls_cert / tls_key: {cert} and {key} do not make a TLS key pair ({exc})",
+            hint="give a PEM certificate and the PEM private key it was made for",
+        ) from None
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
 def _export(prefix: str, data: dict[str, object]) -> None:
@@ -123,9 +153,16 @@ def _export(prefix: str, data: dict[str, object]) -> None:
             os.environ[name] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def serve(ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = None) -> None:
+def serve(
+    ctx: typer.Context,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: WorkersOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+) -> None:
     """Serve every model that has a traffic plan (Open Inference Protocol v2, v1 records, admin API, /metrics)."""
-    _run(_with_serving(resolve_settings(ctx), host, port, workers))
+    _run(_with_serving(resolve_settings(ctx), host, port, workers, tls=(tls_cert, tls_key)))
 
 
 SloOpt = Annotated[
@@ -140,8 +177,15 @@ PolicyOpt = Annotated[
 
 
 def up(
-    ctx: typer.Context, host: HostOpt = None, port: PortOpt = None, slo: SloOpt = None, policy: PolicyOpt = None
+    ctx: typer.Context,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    slo: SloOpt = None,
+    policy: PolicyOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run the embedded shape in one process: the server, the monitor, the SLO evaluator and the controller
     (rollouts, and remediation with a policy)."""
-    _run(_with_serving(resolve_settings(ctx), host, port, 1, slo, policy), embedded=True)
+    settings = _with_serving(resolve_settings(ctx), host, port, 1, slo, policy, tls=(tls_cert, tls_key))
+    _run(settings, embedded=True)

@@ -79,6 +79,8 @@ class ServingSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address to bind; anything but loopback turns inference auth on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
     workers: int = Field(1, ge=1, le=64, description="Server processes (each loads every served model).")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) to serve HTTPS with; needs tls_key.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     max_rows: int = Field(10_000, ge=1, description="Rows (batch size) allowed in one request; more get 413.")
     model_timeout_s: float = Field(10.0, gt=0, description="A model call slower than this answers 504.")
