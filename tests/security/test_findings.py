@@ -263,3 +263,14 @@ def test_a_canary_event_for_the_plans_canary_is_accepted(serve: ServeFactory) ->
     assert ok.status_code == 202, ok.text
     wrong = _post(served.client, _event(version=1, variant="canary", features={"x1": [0.5], "x2": [0.1]}))
     assert wrong.status_code == 422 and "plays 'stable'" in wrong.json()["error"]
+
+
+def test_metrics_can_require_a_token(serve: ServeFactory) -> None:  # noqa: F811
+    open_server = serve()
+    assert open_server.client.get("/metrics").status_code == 200  # the default: open
+    served = serve(auth={"metrics_required": True})
+    token = make_token(served.registry, "prometheus", "predict")
+    served.refresh()
+    assert served.client.get("/metrics").status_code == 401
+    r = served.client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and "modelpilot_requests_total" in r.text

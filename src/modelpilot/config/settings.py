@@ -121,6 +121,9 @@ class AuthSettings(BaseModel):
         description="Inference routes need a `predict` token. Default: on when the server binds to a "
         "non-loopback address, off on loopback. Admin routes always need a token.",
     )
+    metrics_required: bool = Field(
+        False, description="/metrics needs a token (any role; give Prometheus a predict token). Off by default."
+    )
 
 
 class KafkaSettings(BaseModel):

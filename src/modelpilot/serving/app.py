@@ -88,6 +88,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _metrics(request: Request) -> Response:
+    ctx: ServerContext = request.app.state.mp
+    if ctx.settings.auth.metrics_required:
+        try:
+            ctx.token_table.authenticate(request.headers.get("authorization"))  # any role: Prometheus reads
+        except ModelPilotError as exc:
+            return error_response(exc)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type.split(";")[0], headers={"content-type": content_type})
 
