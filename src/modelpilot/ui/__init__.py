@@ -28,16 +28,17 @@ def openapi_paths() -> dict[str, dict[str, Any]]:
     ['/ui', '/ui/api/models/{name}']
     """
     role = "operate, as a bearer token or the sign-in cookie (none on a loopback bind without inference auth)"
-    error = {
-        "description": "error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+    as_json: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    error = {"description": "error", "content": as_json}
+
+    page_error = {"description": "error: a page, or JSON", "content": {"text/html": {}, **as_json}}
 
     def op(summary: str, ok: str, media: str, errors: tuple[int, ...], *, auth: bool = True) -> dict[str, Any]:
+        failed = page_error if media == "text/html" else error  # pages answer errors with pages, mostly
         out: dict[str, Any] = {
             "summary": summary,
             "tags": ["dashboard"],
-            "responses": {"200": {"description": ok, "content": {media: {}}}, **{str(c): error for c in errors}},
+            "responses": {"200": {"description": ok, "content": {media: {}}}, **{str(c): failed for c in errors}},
         }
         if auth:
             out["security"] = [{"bearer": []}]
