@@ -274,3 +274,36 @@ def test_metrics_can_require_a_token(serve: ServeFactory) -> None:  # noqa: F811
     assert served.client.get("/metrics").status_code == 401
     r = served.client.get("/metrics", headers={"authorization": f"Bearer {token}"})
     assert r.status_code == 200 and "modelpilot_requests_total" in r.text
+
+
+def test_predictions_waiting_for_labels_are_bounded_in_bytes_too() -> None:
+    """A request may hold 10,000 rows: a count bound alone would let 100,000 of them hold gigabytes. The joiner
+    also bounds their bytes, evicts the oldest beyond it, counts them, and keeps its tally exact through joins,
+    evictions and a restore."""
+    from modelpilot.monitoring.performance.journal import changes
+    from modelpilot.monitoring.performance.labels import LabelJoiner
+
+    def recount(j: LabelJoiner) -> int:
+        return sum(
+            p.prediction.nbytes + (0 if p.probabilities is None else p.probabilities.nbytes) + 400
+            for ps in j._pending.values()
+            for p in ps
+        )
+
+    j = LabelJoiner(max_pending_bytes=1024 * 1024, clock=lambda: 0.0)
+    big = np.zeros(10_000, dtype=np.int64), np.zeros((10_000, 2))
+    for i in range(6):
+        j.add_prediction(f"big-{i}", "credit", 1, "stable", 0.0, *big)
+    assert j.pending < 6 and j.stats["evicted"] == 6 - j.pending
+    assert j.pending_bytes == recount(j) <= 1024 * 1024
+    j.add_prediction("small", "credit", 1, "stable", 0.0, np.array([1]), np.array([[0.2, 0.8]]))
+    joined = j.add_label("small", 1, 1.0)
+    assert len(joined) == 1 and j.pending_bytes == recount(j)
+    back = LabelJoiner.from_state(j.to_state(), clock=lambda: 0.0)
+    assert back.pending_bytes == j.pending_bytes and back.max_pending_bytes == 1024 * 1024
+    stored = LabelJoiner(clock=lambda: 0.0).journaled()  # the store's way: segment rows, loaded at restart
+    stored.add_prediction("big", "credit", 1, "stable", 0.0, *big)
+    change = changes(stored, stored.journal.take() if stored.journal else {})
+    assert change.segment is not None
+    again = LabelJoiner(clock=lambda: 0.0).journaled().load([change.segment])
+    assert again.pending_bytes == stored.pending_bytes == recount(stored) > 240_000

@@ -210,6 +210,11 @@ class MonitorSettings(BaseModel):
     models: dict[str, WindowSettings] = Field(default_factory=dict, description="Window sizes per model name.")
     label_ttl_s: float = Field(7 * 86400.0, gt=0, description="How long a prediction waits for its label.")
     max_pending_labels: int = Field(100_000, ge=1, description="Predictions held for label joins at most.")
+    max_pending_label_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Bytes the predictions held for label joins may take at most (per monitor); the oldest go first.",
+    )
     snapshot_s: float = Field(30.0, gt=0, description="How often open windows and pending joins are saved.")
     tick_s: float = Field(1.0, gt=0, description="How often time-based windows are checked.")
     journal: bool = Field(

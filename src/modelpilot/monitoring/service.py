@@ -102,7 +102,10 @@ class MonitorService:
         policies = {k: WindowPolicy(rows=w.rows, seconds=w.seconds) for k, w in self.settings.models.items()}
         self.monitor = Monitor(self.profiles.get, policy=self.policy, policies=policies, clock=clock)
         self.joiner = LabelJoiner(
-            ttl_s=self.settings.label_ttl_s, max_pending=self.settings.max_pending_labels, clock=clock
+            ttl_s=self.settings.label_ttl_s,
+            max_pending=self.settings.max_pending_labels,
+            max_pending_bytes=self.settings.max_pending_label_bytes,
+            clock=clock,
         ).journaled()  # what it holds is kept in the store, one segment row per snapshot of what changed
         self.label_windows: dict[StreamKey, LabelWindow] = {}
         self._label_index: dict[StreamKey, int] = {}
@@ -373,6 +376,8 @@ class MonitorService:
         done = stats.get("joined", 0) + stats.get("missing", 0)
         if done:
             m.LABEL_COVERAGE.set(stats.get("joined", 0) / done)
+        m.LABEL_PENDING.labels(monitor=self.name, unit="predictions").set(self.joiner.pending)
+        m.LABEL_PENDING.labels(monitor=self.name, unit="bytes").set(self.joiner.pending_bytes)
 
     # ----------------------------------------------------------------------------------------------- state
     def snapshot(self) -> None:

@@ -54,6 +54,7 @@ __all__ = [
     "LABEL_COVERAGE",
     "LABEL_DELAY",
     "LABEL_OUTCOMES",
+    "LABEL_PENDING",
     "LAST_EVENT_TIME",
     "LATENCY_BUCKETS",
     "MODEL_ERRORS",
@@ -277,6 +278,12 @@ LABELS_JOINED = Counter(
 LABEL_COVERAGE = Gauge(
     "modelpilot_label_coverage_ratio",
     "Share of predictions that received a label before expiring (joined / (joined + missing)).",
+    multiprocess_mode="mostrecent",
+)
+LABEL_PENDING = Gauge(
+    "modelpilot_label_pending",
+    "Predictions waiting for their label, and the bytes they hold, per monitor (a Kafka worker has one per partition).",
+    ["monitor", "unit"],
     multiprocess_mode="mostrecent",
 )
 MONITOR_ROWS = Counter(

@@ -55,6 +55,16 @@ DEFAULT_TTL_S = 7 * 86_400.0
 DEFAULT_LABEL_TTL_S = 86_400.0
 
 
+DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
+"""What the predictions waiting for their label may hold at most, per joiner: beyond it the oldest are evicted
+(counted like those evicted for ``max_pending``), so a few requests of 10,000 rows cannot hold gigabytes."""
+_OVERHEAD = 400  # bytes a waiting prediction takes besides its arrays (objects, dict entry, id), measured roughly
+
+
+def _size(p: Pending) -> int:
+    return int(p.prediction.nbytes + (0 if p.probabilities is None else p.probabilities.nbytes)) + _OVERHEAD
+
+
 class LabelJoiner:
     """Predictions waiting for labels and labels waiting for predictions, joined by request id.
 
@@ -90,18 +100,24 @@ class LabelJoiner:
         self,
         *,
         max_pending: int = 100_000,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         ttl_s: float = DEFAULT_TTL_S,
         max_labels: int = 100_000,
         label_ttl_s: float = DEFAULT_LABEL_TTL_S,
         clock: Callable[[], float] = _time.time,
     ) -> None:
-        for name, n in (("max_pending", max_pending), ("max_labels", max_labels)):
+        for name, n in (
+            ("max_pending", max_pending),
+            ("max_labels", max_labels),
+            ("max_pending_bytes", max_pending_bytes),
+        ):
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
                 raise InvalidInputError(f"{name}: {n!r} is not a positive integer", hint="use the default of 100000")
         for name, s in (("ttl_s", ttl_s), ("label_ttl_s", label_ttl_s)):
             if not isinstance(s, int | float) or isinstance(s, bool) or not (0 < s < math.inf):
                 raise InvalidInputError(f"{name}: {s!r} is not a positive number of seconds", hint="e.g. 86400")
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self.ttl_s = float(ttl_s)
         self.max_labels = max_labels
         self.label_ttl_s = float(label_ttl_s)
@@ -111,6 +127,7 @@ class LabelJoiner:
     def _reset(self) -> None:
         self._pending: OrderedDict[str, list[Pending]] = OrderedDict()
         self._n_pending = 0
+        self._pending_bytes = 0
         self._labels: OrderedDict[str, PendingLabel] = OrderedDict()
         self._gone: OrderedDict[str, None] = OrderedDict()
         self._s = dict.fromkeys(self._COUNTERS, 0)
@@ -172,6 +189,11 @@ class LabelJoiner:
         return self._n_pending
 
     @property
+    def pending_bytes(self) -> int:
+        """What the waiting predictions hold, in bytes (arrays, plus a fixed share per prediction)."""
+        return self._pending_bytes
+
+    @property
     def orphans(self) -> int:
         """Labels waiting for a prediction now (not counting late ones)."""
         return self._n_orphans
@@ -226,7 +248,8 @@ class LabelJoiner:
             self._pending[request_id] = [p]
             self._added("pending", request_id)
         self._n_pending += 1
-        while self._n_pending > self.max_pending:
+        self._pending_bytes += _size(p)
+        while self._n_pending > self.max_pending or self._pending_bytes > self.max_pending_bytes:
             self._drop_oldest_pending("evicted")
         return None
 
@@ -254,6 +277,7 @@ class LabelJoiner:
         if waiting:
             self._touched("pending", request_id)
         self._n_pending -= len(waiting)
+        self._pending_bytes -= sum(_size(p) for p in waiting)
         return [j for p in waiting if (j := self._join(request_id, p, rec)) is not None]
 
     def add_event(self, event: InferenceEvent | LabelEvent) -> list[Joined]:
@@ -305,6 +329,7 @@ class LabelJoiner:
         request_id, dropped = self._pending.popitem(last=False)
         self._touched("pending", request_id)
         self._n_pending -= len(dropped)
+        self._pending_bytes -= sum(_size(p) for p in dropped)
         self._s[counter] += len(dropped)
         for p in dropped:
             self._missing_by[p.key] = self._missing_by.get(p.key, 0) + 1
@@ -334,7 +359,9 @@ class LabelJoiner:
     def to_state(self, *, held: bool = True) -> dict[str, Any]:
         """Plain JSON state: settings, counters, delay summary, and (unless ``held=False``: a journaled joiner's
         store keeps them as rows) everything held."""
-        settings = {k: getattr(self, k) for k in ("max_pending", "ttl_s", "max_labels", "label_ttl_s")}
+        settings = {
+            k: getattr(self, k) for k in ("max_pending", "max_pending_bytes", "ttl_s", "max_labels", "label_ttl_s")
+        }
         out: dict[str, Any] = {
             "settings": settings,
             "counts": dict(self._s),
@@ -370,6 +397,7 @@ class LabelJoiner:
                     ps = [pending_from(x) for x in d["p"]]
                     self._pending[rid] = ps
                     self._n_pending += len(ps)
+                    self._pending_bytes += sum(_size(p) for p in ps)
                 elif kind == "label":
                     self._labels[rid] = label_from(d)
                 else:
@@ -391,8 +419,10 @@ class LabelJoiner:
             j._invalid.update({k: int(state["invalid"][k]) for k in INVALID_REASONS})
             j._delay = LabelDelay.from_state(state["delay"])
             for d in state.get("pending", []):
-                j._pending.setdefault(d["id"], []).append(pending_from(d))
+                p = pending_from(d)
+                j._pending.setdefault(d["id"], []).append(p)
                 j._n_pending += 1
+                j._pending_bytes += _size(p)
             for d in state.get("labels", []):
                 j._labels[d["id"]] = label_from(d)
             j._gone = OrderedDict.fromkeys(state.get("gone", []))
