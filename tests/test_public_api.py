@@ -26,6 +26,7 @@ EXPECTED = {
         "TrustError",
         "UnauthenticatedError",
         "UnavailableError",
+        "UnsupportedMediaTypeError",
     ],
     "modelpilot.config": [
         "AuthSettings",
