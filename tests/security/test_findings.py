@@ -307,3 +307,8 @@ def test_predictions_waiting_for_labels_are_bounded_in_bytes_too() -> None:
     assert change.segment is not None
     again = LabelJoiner(clock=lambda: 0.0).journaled().load([change.segment])
     assert again.pending_bytes == stored.pending_bytes == recount(stored) > 240_000
+
+
+def test_a_method_not_allowed_says_which_are(serve: ServeFactory) -> None:  # noqa: F811
+    r = serve().client.request("TRACE", "/v2/models/credit/infer")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"

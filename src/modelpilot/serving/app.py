@@ -72,10 +72,12 @@ async def _on_error(request: Request, exc: Exception) -> Response:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     detail = getattr(exc, "detail", "not found")
-    if status == 405:
+    if status == 405:  # with the route's Allow header (RFC 9110), which Starlette puts on the exception
+        allowed = dict(getattr(exc, "headers", None) or {})
         return json_response(
             {"error": f"method {request.method} is not allowed on {request.url.path}", "code": "method_not_allowed"},
             405,
+            {k: v for k, v in allowed.items() if k.lower() == "allow"},
         )
     return json_response(
         {
