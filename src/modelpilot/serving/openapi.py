@@ -56,8 +56,8 @@ def _op(
     if body is not None:
         errors = tuple(sorted({*errors, 415}))  # a body as a form or plain text
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": _responses("OK", ok, *errors)}
-    if auth is not None:
-        op["security"] = [{"bearer": []}]
+    if auth is not None:  # a token is optional where inference auth may be off (a loopback bind, by default)
+        op["security"] = [{"bearer": []}, {}] if "when inference auth is on" in auth else [{"bearer": []}]
         op["x-modelpilot-role"] = auth
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
