@@ -39,12 +39,19 @@ def service(store: Store, clock: StepClock) -> Tokens:
 # ------------------------------------------------------------------------------------------------ roles
 EXPECTED_ALLOWS = {
     (Role.predict, Role.predict): True,
+    (Role.predict, Role.ingest): False,  # evidence from outside is its own grant
     (Role.predict, Role.operate): False,
     (Role.predict, Role.admin): False,
+    (Role.ingest, Role.predict): False,
+    (Role.ingest, Role.ingest): True,
+    (Role.ingest, Role.operate): False,
+    (Role.ingest, Role.admin): False,
     (Role.operate, Role.predict): True,
+    (Role.operate, Role.ingest): True,
     (Role.operate, Role.operate): True,
     (Role.operate, Role.admin): False,
     (Role.admin, Role.predict): True,
+    (Role.admin, Role.ingest): True,
     (Role.admin, Role.operate): True,
     (Role.admin, Role.admin): True,
 }
@@ -55,8 +62,8 @@ def test_role_hierarchy_is_exhaustively_as_specified(held: Role, needed: Role) -
     assert held.allows(needed) is EXPECTED_ALLOWS[(held, needed)]
 
 
-def test_roles_are_exactly_the_three_and_compare_as_strings() -> None:
-    assert [r.value for r in Role] == ["predict", "operate", "admin"]
+def test_roles_are_exactly_the_four_and_compare_as_strings() -> None:
+    assert [r.value for r in Role] == ["predict", "ingest", "operate", "admin"]
     assert Role("admin") == "admin"
     assert len(EXPECTED_ALLOWS) == len(Role) ** 2
 
@@ -118,8 +125,8 @@ def test_longest_name_is_accepted(service: Tokens) -> None:
 def test_bad_roles_are_refused_naming_the_choices(service: Tokens, role: str) -> None:
     with pytest.raises(InvalidInputError, match="token role") as err:
         service.create("ci", role, actor="ana")
-    assert "predict, operate, admin" in err.value.message
-    assert all(r in err.value.hint for r in ("predict", "operate", "admin"))
+    assert "predict, ingest, operate, admin" in err.value.message
+    assert all(r in err.value.hint for r in ("predict", "ingest", "operate", "admin"))
     assert service.list() == []
 
 

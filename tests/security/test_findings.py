@@ -312,3 +312,25 @@ def test_predictions_waiting_for_labels_are_bounded_in_bytes_too() -> None:
 def test_a_method_not_allowed_says_which_are(serve: ServeFactory) -> None:  # noqa: F811
     r = serve().client.request("TRACE", "/v2/models/credit/infer")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_labels_and_events_need_the_ingest_grant_not_predict(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve(auth={"inference_required": True})
+    predict = make_token(served.registry, "app", "predict")
+    ingest = make_token(served.registry, "labels", "ingest")
+    served.refresh()
+    body = b'[{"request_id": "r", "label": 1}]'
+
+    def post(path: str, token: str, content: bytes = body, ctype: str = "application/json") -> int:
+        headers = {"authorization": f"Bearer {token}", "content-type": ctype}
+        return served.client.post(path, content=content, headers=headers).status_code
+
+    event = orjson.dumps(_event(features={"x1": [0.5], "x2": [0.1]}))
+    assert post("/v1/feedback", predict) == 403
+    assert post("/v1/events", predict, event, "application/cloudevents+json") == 403
+    assert post("/v1/feedback", ingest) == 202
+    assert post("/v1/events", ingest, event, "application/cloudevents+json") == 202
+    tensors = [{"name": n, "datatype": "FP64", "shape": [1], "data": [0.5]} for n in ("x1", "x2")]
+    infer = orjson.dumps({"inputs": tensors})
+    assert post("/v2/models/credit/infer", ingest, infer) == 403
+    assert post("/v2/models/credit/infer", predict, infer) == 200

@@ -1,4 +1,5 @@
-"""Auth: API bearer tokens with roles (predict, operate, admin), stored hashed, and request authentication."""
+"""Auth: API bearer tokens with roles (predict, ingest, operate, admin), stored hashed, and request
+authentication."""
 
 from __future__ import annotations
 

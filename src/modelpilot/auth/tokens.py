@@ -62,14 +62,20 @@ def _utcnow() -> datetime:
 
 
 class Role(StrEnum):
-    """What a token may do; each role includes the ones below it (``admin`` ⊇ ``operate`` ⊇ ``predict``).
+    """What a token may do. ``predict`` and ``ingest`` are separate grants; ``operate`` holds both and more,
+    ``admin`` everything (``admin`` ⊇ ``operate`` ⊇ ``predict``, ``ingest``).
 
     >>> [r.value for r in Role if r.allows(Role.operate)]
     ['operate', 'admin']
+    >>> Role.predict.allows(Role.ingest), Role.ingest.allows(Role.predict), Role.operate.allows(Role.ingest)
+    (False, False, True)
     """
 
     predict = "predict"
     """Call inference routes."""
+    ingest = "ingest"
+    """Post evidence from outside: inference events (``/v1/events``) and labels (``/v1/feedback``). Separate from
+    ``predict``, because what it posts feeds the alarms that drive remediation."""
     operate = "operate"
     """Also change traffic (weights, canaries, rollbacks) and acknowledge alarms."""
     admin = "admin"
@@ -77,10 +83,15 @@ class Role(StrEnum):
 
     def allows(self, needed: Role) -> bool:
         """Whether a holder of this role may call a route that needs ``needed``."""
-        return _RANK[self] >= _RANK[Role(needed)]
+        return Role(needed) in _GRANTS[self]
 
 
-_RANK: dict[Role, int] = {Role.predict: 0, Role.operate: 1, Role.admin: 2}
+_GRANTS: dict[Role, frozenset[Role]] = {
+    Role.predict: frozenset({Role.predict}),
+    Role.ingest: frozenset({Role.ingest}),
+    Role.operate: frozenset({Role.predict, Role.ingest, Role.operate}),
+    Role.admin: frozenset(Role),
+}
 _ROLE_CHOICES = ", ".join(r.value for r in Role)
 
 
@@ -191,7 +202,8 @@ def _check_role(role: Role | str) -> Role:
     except ValueError:
         raise InvalidInputError(
             f"token role {role!r} is not one of {_ROLE_CHOICES}",
-            hint="give --role predict (inference), operate (also traffic changes) or admin (everything)",
+            hint="give --role predict (inference), ingest (events and labels from outside), operate (both, and"
+            " traffic changes) or admin (everything)",
         ) from None
 
 

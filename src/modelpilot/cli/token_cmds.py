@@ -16,7 +16,7 @@ from modelpilot.storage import Store
 
 __all__ = ["token_app"]
 
-token_app = typer.Typer(help="API bearer tokens (roles predict, operate, admin).", no_args_is_help=True)
+token_app = typer.Typer(help="API bearer tokens (roles predict, ingest, operate, admin).", no_args_is_help=True)
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 _WARNING = "copy this token now: it is not shown again (only its SHA-256 is stored)"
@@ -49,7 +49,7 @@ def _when(t: datetime | None) -> str:
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="A new, unique name (names are never reused).")],
-    role: Annotated[str, typer.Option("--role", help="predict, operate or admin.")],
+    role: Annotated[str, typer.Option("--role", help="predict, ingest, operate or admin.")],
     reason: Annotated[str, typer.Option(help="Why (audited).")] = "",
     output: OutputOpt = OutputFormat.table,
 ) -> None:

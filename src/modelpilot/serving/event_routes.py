@@ -121,7 +121,7 @@ async def _decoded(ctx: ServerContext, headers: dict[str, str], body: bytes) -> 
 async def events(request: Request) -> Response:
     """Accept CloudEvents (binary, structured or batch mode)."""
     try:
-        require(request, Role.predict)
+        require(request, Role.ingest)
         ctx: ServerContext = request.app.state.mp
         if ctx.bus is None:
             raise UnavailableError(

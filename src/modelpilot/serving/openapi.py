@@ -116,7 +116,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Labels for earlier predictions, joined by request_id",
                 "v1",
-                auth="predict (when inference auth is on)",
+                auth="ingest (when inference auth is on)",
                 body={"type": "array", "items": {"type": "object", "required": ["request_id", "label"]}},
             )
         },
@@ -125,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                 "Inference events from models served elsewhere: KServe logger CloudEvents (binary, structured or "
                 "batch mode; request and response paired by id) or modelpilot's own io.modelpilot.* events",
                 "v1",
-                auth="predict (when inference auth is on)",
+                auth="ingest (when inference auth is on)",
                 body={"type": "object", "description": "the CloudEvent data (binary mode) or the CloudEvent(s)"},
             )
         },

@@ -127,7 +127,7 @@ def parse_feedback(doc: Any, now: float) -> list[LabelEvent]:
 async def feedback(request: Request) -> Response:
     """Accept labels for earlier predictions."""
     try:
-        require(request, Role.predict)
+        require(request, Role.ingest)
         ctx: ServerContext = request.app.state.mp
         labels = parse_feedback(await read_json(request, ctx.settings.serving.max_body_bytes), time.time())
         if ctx.bus is None:
