@@ -32,6 +32,8 @@ def version_number(value: Any, where: str = "version", *, error: type[ModelPilot
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**53:  # 3.0 from a JSON producer
+        number = int(value)
     elif isinstance(value, str):
         digits = value[1:] if value[:1] == "v" else value
         if digits.isascii() and digits.isdigit() and len(digits) <= 10:

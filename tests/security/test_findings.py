@@ -334,3 +334,72 @@ def test_labels_and_events_need_the_ingest_grant_not_predict(serve: ServeFactory
     infer = orjson.dumps({"inputs": tensors})
     assert post("/v2/models/credit/infer", ingest, infer) == 403
     assert post("/v2/models/credit/infer", predict, infer) == 200
+
+
+def _kserve_pair(rid: str, **extra: str) -> list[tuple[dict[str, str], bytes]]:
+    base = {"ce-id": rid, "ce-specversion": "1.0", "ce-source": "kserve", "ce-inferenceservicename": "credit", **extra}
+    rows = orjson.dumps({"instances": [{"x1": 0.5, "x2": 0.1}]})
+    return [
+        ({**base, "ce-type": "org.kubeflow.serving.inference.request", "content-type": "application/json"}, rows),
+        ({**base, "ce-type": "org.kubeflow.serving.inference.response", "content-type": "application/json"},
+         orjson.dumps({"predictions": [1]})),
+    ]  # fmt: skip
+
+
+def test_kserve_pairs_meet_the_same_checks_as_modelpilots_own_events(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    codes = [served.client.post("/v1/events", content=b, headers=h).status_code for h, b in _kserve_pair("ok")]
+    assert codes == [202, 202]
+    request, response = _kserve_pair("v99", **{"ce-modelversion": "99"})
+    assert served.client.post("/v1/events", content=request[1], headers=request[0]).status_code == 202
+    refused = served.client.post("/v1/events", content=response[1], headers=response[0])
+    assert refused.status_code == 404 and "has no version 99" in refused.json()["error"]
+    long_id = _kserve_pair("r" * 300)
+    served.client.post("/v1/events", content=long_id[0][1], headers=long_id[0][0])
+    r = served.client.post("/v1/events", content=long_id[1][1], headers=long_id[1][0])
+    assert r.status_code == 422 and "event id: 300 characters" in r.json()["error"]
+
+
+def test_kserve_binary_events_are_read_whatever_content_type_the_logger_copied(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    for headers, body in _kserve_pair("form"):
+        headers["content-type"] = "application/x-www-form-urlencoded"  # the logged request's own type
+        assert served.client.post("/v1/events", content=body, headers=headers).status_code == 202
+
+
+def test_feedback_applies_the_bounds_every_label_reader_applies(serve: ServeFactory) -> None:  # noqa: F811
+    served = serve()
+    for item in ({"request_id": "r", "label": "x" * 300}, {"request_id": "r", "label": 1, "model": "m" * 300}):
+        r = served.client.post(
+            "/v1/feedback", content=orjson.dumps([item]), headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422, r.text
+
+
+def test_events_the_server_makes_read_back_and_a_bad_one_costs_only_itself(tmp_path: Path) -> None:
+    from modelpilot.events.journal import decode_batch, encode_batch
+
+    long_name = "f" * 300  # signatures put no bound on feature names
+    good = InferenceEvent("r1", 1.0, "credit", 1, "stable", {long_name: np.zeros(1)}, np.array(["a"], dtype=object),
+                          0.0, 200, probabilities=np.array([[0.4, 0.6]]), classes=("a", None))  # fmt: skip
+    bad = InferenceEvent("r2", 1.0, "credit", 0, "stable", {"x": np.zeros(1)}, np.zeros(1), 0.0, 200)  # version 0
+    back = decode_batch(encode_batch([good, bad, good]))
+    assert [e.request_id for e in back] == ["r1", "r1"]
+    assert isinstance(back[0], InferenceEvent) and list(back[0].features) == [long_name]
+    assert back[0].classes == ("a", None)
+
+
+def test_waiting_object_predictions_count_their_text(events_home: Path) -> None:
+    from modelpilot.monitoring.performance.labels import LabelJoiner
+
+    j = LabelJoiner(clock=lambda: 0.0)
+    j.add_prediction("r", "credit", 1, "stable", 0.0, np.array(["y" * 10_000], dtype=object), None, ("y" * 10_000,))
+    assert j.pending_bytes > 20_000
+    reg = Registry.open(load_settings(home=events_home, actor="tester"))
+    small = MonitorSettings(tick_s=3600, snapshot_s=3600, max_pending_labels=7, max_pending_label_bytes=2**21)
+    first = MonitorService(reg, MonitorSettings(tick_s=3600, snapshot_s=3600), name="bounds")
+    first.snapshot()
+    again = MonitorService(reg, small, name="bounds")
+    assert again.restore()
+    assert (again.joiner.max_pending, again.joiner.max_pending_bytes) == (7, 2**21)  # today's settings win
+    reg.store.close()

@@ -108,8 +108,7 @@ def _run(s: Settings, *, embedded: bool = False) -> None:
         if value is not None:
             os.environ[f"MODELPILOT_SERVING__{key.upper()}"] = str(value)
     _export("MODELPILOT_EVENTS", s.events.model_dump(mode="json"))
-    if s.auth.inference_required is not None:
-        os.environ["MODELPILOT_AUTH__INFERENCE_REQUIRED"] = str(s.auth.inference_required).lower()
+    _export("MODELPILOT_AUTH", s.auth.model_dump(mode="json"))  # every auth setting (metrics_required too)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="modelpilot-metrics-"))
     uvicorn.run(
         "modelpilot.serving.app:create_app_from_env",

@@ -43,6 +43,7 @@ import orjson
 from modelpilot.errors import InvalidInputError
 from modelpilot.events.columnar import MODELPILOT_INFERENCE_BATCH, from_arrow
 from modelpilot.events.model import AlarmEvent, Event, InferenceEvent, LabelEvent, SloAlertEvent
+from modelpilot.ids import bounded_id, version_number
 
 __all__ = [
     "KSERVE_REQUEST",
@@ -179,6 +180,8 @@ def _instance_keys(rows: list[dict[str, Any]], names: list[str] | None, where: s
     present = dict.fromkeys(k for r in rows for k in r)
     if names:
         return [n for n in names if n in present]
+    for key in present:
+        bounded_id(key, f"{where}.instances key")
     if len(present) * len(rows) > MAX_CELLS:
         raise _bad(
             f"{where}.instances: {len(rows):,} rows with {len(present):,} distinct keys is more than this server"
@@ -310,6 +313,8 @@ class KServePairs:
         model = str(request.attributes.get("inferenceservicename") or response.attributes.get("inferenceservicename"))
         if not model or model == "None":
             raise _bad("inferenceservicename: missing", "send the ce-inferenceservicename extension")
+        ident = bounded_id(ident, "event id")  # the same bounds as modelpilot's own events
+        model = bounded_id(model, f"event {ident} inferenceservicename")
         try:
             features = _request_features(request.data, self.feature_names(model), f"event {ident} request")
             prediction, proba = _response_outputs(response.data, f"event {ident} response")
@@ -321,11 +326,7 @@ class KServePairs:
         if any(len(v) != rows for v in features.values()):
             raise _bad(f"event {ident}: {rows} predictions for requests of other lengths", "pair the right events")
         declared = str(request.attributes.get("modelversion", ""))
-        if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 9):
-            raise _bad(
-                f"event {ident}: modelversion {declared[:20]!r} is not a version number", "e.g. ce-modelversion: 3"
-            )
-        version = int(declared) if declared else self.version_of(model)
+        version = version_number(declared, f"event {ident} modelversion") if declared else self.version_of(model)
         return InferenceEvent(
             request_id=ident,
             time=_time_of(request),

@@ -108,10 +108,14 @@ def decode_batch(data: bytes) -> list[Event]:
     (:meth:`InferenceEvent.from_dict <modelpilot.events.model.InferenceEvent.from_dict>`)."""
     events: list[Event] = []
     for item in orjson.loads(data):
-        if item[0] == "i":
-            events.append(InferenceEvent.from_dict(dict(zip(_FIELDS, item[1:], strict=True))))
-        elif item[0] == "l":
-            events.append(LabelEvent(item[1], item[2], item[3], item[4]))
+        try:
+            if item[0] == "i":
+                events.append(InferenceEvent.from_dict(dict(zip(_FIELDS, item[1:], strict=True))))
+            elif item[0] == "l":
+                events.append(LabelEvent(item[1], item[2], item[3], item[4]))
+        except Exception:  # one event this code cannot read back costs that event, not its batch
+            metrics.JOURNAL_UNWRITTEN.labels(reason="unreadable").inc()
+            log.exception("event journal: an event could not be read back; the rest of its batch replays")
     return events
 
 

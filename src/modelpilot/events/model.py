@@ -120,10 +120,8 @@ def _classes(value: Any) -> tuple[Any, ...] | None:
         return None
     if not isinstance(value, list) or len(value) > MAX_CLASSES:
         raise InvalidInputError("inference event.classes: expected a list of labels", hint='e.g. [0, 1] or ["a", "b"]')
-    for c in value:
-        if isinstance(c, str):
-            bounded_id(c, "inference event.classes")
-        elif not isinstance(c, int | float | bool):
+    for c in value:  # what a model's classes_ may hold: numbers, strings, booleans, None
+        if c is not None and not isinstance(c, int | float | bool | str):
             raise InvalidInputError("inference event.classes: labels are numbers or strings", hint="e.g. [0, 1]")
     return tuple(value)
 
@@ -215,7 +213,7 @@ class InferenceEvent:
             ) from None
         if not math.isfinite(time) or not math.isfinite(latency):
             raise InvalidInputError("inference event.time/latency_s: not a finite number", hint="seconds")
-        features = {bounded_id(k, "inference event.features"): _array(v) for k, v in feats.items()}
+        features = {str(k): _array(v) for k, v in feats.items()}  # names as the model's signature has them
         prediction = None if data.get("prediction") is None else _array(data["prediction"])
         return cls(
             request_id=request_id,

@@ -441,6 +441,9 @@ class MonitorService:
             joiner = LabelJoiner.from_state(state["joiner"], clock=self.clock).journaled()
             if "pending" not in state["joiner"]:  # held entries are rows (a snapshot of an older build has them inline)
                 joiner.load(self.history.load_joins(self.name))
+            joiner.max_pending = self.settings.max_pending_labels  # today's bounds, not the snapshot's
+            joiner.max_pending_bytes = self.settings.max_pending_label_bytes
+            joiner.ttl_s = self.settings.label_ttl_s
             self.monitor, self.joiner = monitor, joiner  # both loaded: swap them in
             self._joined_seen = dict(self.joiner.stats)
             self._missing_seen = {}

@@ -79,8 +79,10 @@ def _decode(ctx: ServerContext, headers: dict[str, str], body: bytes) -> tuple[i
         if isinstance(ev, InferenceEvent):
             lookups.check(ev.model, ev.version)
             _check_role(ctx, ev)
-    out.extend(pairs.add_all(kserve))  # all pair, or none changes
-    return len(received), out, pairs.pending
+    paired = pairs.add_all(kserve)  # all pair, or none changes
+    for ev in paired:  # a declared ce-modelversion must exist too (a pair refused here is not kept)
+        lookups.check(ev.model, ev.version)
+    return len(received), out + paired, pairs.pending
 
 
 def _check_role(ctx: ServerContext, ev: InferenceEvent) -> None:
@@ -128,7 +130,9 @@ async def events(request: Request) -> Response:
                 "events cannot be recorded: this server's event stream is off (events.enabled=false)",
                 hint="turn events on (MODELPILOT_EVENTS__ENABLED=true)",
             )
-        check_request(request)
+        # KServe's logger copies the logged request's Content-Type onto binary-mode events: with ce-* headers
+        # (which no cross-site form can send) any type is read as JSON; the Origin check stays
+        check_request(request, any_type="ce-type" in request.headers)
         body = await read_body(request, ctx.settings.serving.max_body_bytes)
         received, out, waiting = await _decoded(ctx, dict(request.headers), body)
         accepted = sum(bool(ctx.bus.publish(ev)) for ev in out)

@@ -72,13 +72,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def check_request(request: Request, *, binary: bool = False) -> None:
+def check_request(request: Request, *, binary: bool = False, any_type: bool = False) -> None:
     """Refuse what a web page on another site could make a browser send here without asking first (a CORS
     "simple request"): a body that is a form or plain text (415: JSON routes take ``application/json`` or a
     ``+json`` type; ``binary`` routes also ``application/octet-stream``), and a request whose ``Origin`` is another
     site (403). Clients other than browsers send no ``Origin``, and may leave the Content-Type out."""
     ctype = request.headers.get("content-type")
-    if ctype is not None:
+    if ctype is not None and not any_type:
         media = ctype.split(";", 1)[0].strip().lower()
         fits = media == _JSON or media.endswith("+json") or (binary and media == "application/octet-stream")
         if not fits:

@@ -17,7 +17,8 @@ from starlette.routing import Route
 
 from modelpilot.auth import Role
 from modelpilot.errors import InvalidInputError, UnavailableError
-from modelpilot.events.model import LabelEvent
+from modelpilot.events.model import LabelEvent, check_label
+from modelpilot.ids import bounded_id
 from modelpilot.serving.context import ServerContext, require
 from modelpilot.serving.http import error_response, json_response, read_json
 from modelpilot.serving.infer import Call, after_response, answer_headers, handle
@@ -117,9 +118,12 @@ def parse_feedback(doc: Any, now: float) -> list[LabelEvent]:
                 f"[{i}].label: expected a number, string or boolean (or a list of them, one per row)",
                 hint="send the true outcome; for a request of several rows, a list in the rows' order",
             )
+        check_label(value, f"[{i}].label")  # the bounds every reader of labels applies (LabelEvent.from_dict)
         model = item.get("model")
         if model is not None and not isinstance(model, str):
             raise InvalidInputError(f"[{i}].model: expected a model name", hint='e.g. "credit"')
+        if model is not None:
+            model = bounded_id(model, f"[{i}].model")
         out.append(LabelEvent(request_id=rid, label=value, time=now, model=model))
     return out
 

@@ -180,7 +180,7 @@ JOURNAL_UNWRITTEN = Counter(
     "Events the embedded monitor took but could not journal (watched; a crash before the next snapshot loses them).",
     ["reason"],
 )
-for _reason in ("spool_full", "spool_error", "spool_closed", "spool_corrupt", "unencodable"):
+for _reason in ("spool_full", "spool_error", "spool_closed", "spool_corrupt", "unencodable", "unreadable"):
     JOURNAL_UNWRITTEN.labels(reason=_reason)
 LABELS_RECEIVED = Counter("modelpilot_feedback_labels_total", "Labels accepted by the feedback route.")
 PLAN_REVISION = Gauge(

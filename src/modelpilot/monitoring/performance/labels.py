@@ -62,7 +62,13 @@ _OVERHEAD = 400  # bytes a waiting prediction takes besides its arrays (objects,
 
 
 def _size(p: Pending) -> int:
-    return int(p.prediction.nbytes + (0 if p.probabilities is None else p.probabilities.nbytes)) + _OVERHEAD
+    """Bytes a waiting prediction holds: its arrays (and the text of object-dtype values), its classes, a share."""
+    n = int(p.prediction.nbytes + (0 if p.probabilities is None else p.probabilities.nbytes)) + _OVERHEAD
+    if p.prediction.dtype == object:
+        n += sum(len(str(v)) for v in p.prediction.ravel())
+    if p.classes:
+        n += sum(16 + len(str(c)) for c in p.classes)
+    return n
 
 
 class LabelJoiner:
