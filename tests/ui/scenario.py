@@ -61,6 +61,7 @@ class Scenario:
     home: Path
     token: str
     predict_token: str
+    ingest_token: str
     analysis: Path
 
 
@@ -89,9 +90,10 @@ def prepare(tmp: Path) -> Scenario:
         tokens = Tokens(registry.store)
         _, token = tokens.create("dashboard", "operate", actor="tester", reason="ui test")
         _, predict_token = tokens.create("scorer", "predict", actor="tester", reason="ui test")
+        _, ingest_token = tokens.create("labeller", "ingest", actor="tester", reason="ui test")
     finally:
         registry.store.close()
-    return Scenario(home=home, token=token, predict_token=predict_token, analysis=analysis)
+    return Scenario(home=home, token=token, predict_token=predict_token, ingest_token=ingest_token, analysis=analysis)
 
 
 def _rows(start: int, stop: int) -> list[dict[str, Any]]:
@@ -108,9 +110,10 @@ def _labels(start: int, stop: int) -> list[int]:
 class Driver:
     """Sends traffic and labels to a running server."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, ingest_token: str) -> None:
         self.url = url
         self.client = httpx.Client(base_url=url, timeout=10.0, headers={"authorization": f"Bearer {token}"})
+        self.labels = {"authorization": f"Bearer {ingest_token}"}  # labels are evidence: a grant of their own
 
     def predict(self, rows: list[dict[str, Any]]) -> httpx.Response:
         return self.client.post("/v1/models/credit:predict", json={"instances": rows})
@@ -122,7 +125,7 @@ class Driver:
             answer = self.predict(rows[i : i + batch])
             assert answer.status_code == 200, answer.text
             feedback = [{"request_id": answer.json()["request_id"], "label": labels[i : i + batch]}]
-            sent = self.client.post("/v1/feedback", json=feedback)
+            sent = self.client.post("/v1/feedback", json=feedback, headers=self.labels)
             assert sent.status_code == 202, sent.text
 
     def pump(self, until: Callable[[], bool], *, bad_every: int = 0, timeout: float = 20.0) -> None:
@@ -170,7 +173,7 @@ def rollout(scenario: Scenario, driver: Driver, version: int, *, bad_every: int,
 
 def drive(scenario: Scenario, url: str) -> dict[str, str]:
     """The whole story; returns each rollout's final phase by version."""
-    driver = Driver(url, scenario.predict_token)
+    driver = Driver(url, scenario.predict_token, scenario.ingest_token)
     try:
         driver.traffic(0, 1000)
         driver.traffic(5000, 6200)  # the example's drift starts at row 5001
