@@ -59,7 +59,8 @@ the loop (health probes, other requests) for longer than a small body takes."""
 
 def _decode(ctx: ServerContext, headers: dict[str, str], body: bytes) -> tuple[int, list[Event], int]:
     """The events of one request: (CloudEvents received, events to publish, halves waiting for their pair).
-    Everything is decoded and checked first: a bad event refuses the request, nothing half-accepted."""
+    Everything is decoded and checked before anything is published: a bad event refuses the request (a KServe
+    pair naming a version that does not exist is refused once paired, and its halves are not kept)."""
     received = parse_http(headers, body)
     out: list[Event] = []
     pairs = _pairs(ctx)
