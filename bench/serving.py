@@ -706,7 +706,7 @@ def _samples(port: int) -> dict[str, float]:
             key = sample.name
             if key == "modelpilot_requests_total":
                 key += "{ok}" if sample.labels.get("code") == "200" else "{failed}"
-            elif key == "modelpilot_monitor_events_total":
+            elif key in ("modelpilot_monitor_events_total", "modelpilot_labels_joined_total"):
                 key += "{" + sample.labels.get("outcome", "") + "}"
             out[key] = out.get(key, 0.0) + sample.value
     return out

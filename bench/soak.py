@@ -124,22 +124,8 @@ def memory_kinds(pid: int) -> dict[str, float]:
 
 
 def metrics(port: int) -> dict[str, float]:
-    """The process's own counters (sums over labels, some kept by label)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    status, body = sv.http_call(port, "GET", "/metrics")
-    if status != 200:
-        raise RuntimeError(f"/metrics answered {status}")
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for s in family.samples:
-            key = s.name
-            if key in ("modelpilot_monitor_events_total", "modelpilot_labels_joined_total"):
-                key += "{" + s.labels.get("outcome", "") + "}"
-            elif key == "modelpilot_requests_total":
-                key += "{ok}" if s.labels.get("code") == "200" else "{failed}"
-            out[key] = out.get(key, 0.0) + s.value
-    return out
+    """The process's own counters (sums over labels; some kept by outcome), as bench/serving.py reads them."""
+    return sv._samples(port)
 
 
 # ================================================================================================ up

@@ -28,16 +28,13 @@ from modelpilot.errors import InvalidInputError
 from modelpilot.ids import MAX_ID_CHARS, bounded_id, version_number
 
 __all__ = [
-    "MAX_ID_CHARS",
     "AlarmEvent",
     "Event",
     "InferenceEvent",
     "LabelEvent",
     "SloAlertEvent",
     "Variant",
-    "bounded_id",
     "check_label",
-    "event_version",
 ]
 
 Variant = Literal["stable", "canary", "shadow", "fallback"]
@@ -76,11 +73,6 @@ def _array(values: Any) -> npt.NDArray[Any]:
 MAX_CLASSES = 10_000
 MAX_LABEL_VALUES = 100_000
 """Most values one label may hold (one per row of its request)."""
-
-
-def event_version(value: Any, where: str) -> int:
-    """A version number from outside (see :func:`modelpilot.ids.version_number`)."""
-    return version_number(value, where)
 
 
 def check_label(label: Any, where: str) -> None:
@@ -202,7 +194,7 @@ class InferenceEvent:
             raise InvalidInputError(
                 f"inference event.variant: {str(variant)[:40]!r}", hint="stable, canary, shadow or fallback"
             )
-        version = event_version(data["version"], "inference event.version")
+        version = version_number(data["version"], "inference event.version")
         try:
             time = float(data["time"]) if data.get("time") is not None else _time.time()
             latency = float(data.get("latency_s") or 0.0)

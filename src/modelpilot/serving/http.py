@@ -22,7 +22,7 @@ from modelpilot.errors import (
     UnsupportedMediaTypeError,
 )
 
-__all__ = ["check_request", "error_response", "json_response", "read_body", "read_json"]
+__all__ = ["check_request", "error_response", "json_response", "read_body", "read_json", "same_origin"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def same_origin(request: Request) -> bool:
+    """Whether a request comes from this site's own pages (browsers send ``Origin`` with every POST; a request
+    without one is not from a browser page, so there is no victim to forge it for)."""
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 def check_request(request: Request, *, binary: bool = False, any_type: bool = False) -> None:
     """Refuse what a web page on another site could make a browser send here without asking first (a CORS
     "simple request"): a body that is a form or plain text (415: JSON routes take ``application/json`` or a
@@ -87,8 +94,8 @@ def check_request(request: Request, *, binary: bool = False, any_type: bool = Fa
                 hint="send Content-Type: application/json"
                 + (" (or application/octet-stream for binary tensors)" if binary else ""),
             )
-    origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+    if not same_origin(request):
+        origin = request.headers.get("origin", "")
         raise PermissionDeniedError(
             f"a request from the web page of another site ({origin[:80]})",
             hint="call this API from your own service, not from a browser page of another site",

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from modelpilot.auth import Principal, Role
 from modelpilot.errors import PermissionDeniedError, UnauthenticatedError
 from modelpilot.serving.context import ServerContext, is_loopback
+from modelpilot.serving.http import same_origin  # one home for the Origin rule, re-exported here
 
 __all__ = ["COOKIE", "clear_cookie", "required", "safe_next", "same_origin", "set_cookie", "sign_in", "viewer"]
 
@@ -97,15 +98,6 @@ def set_cookie(response: Response, request: Request, token: str) -> None:
 def clear_cookie(response: Response, request: Request) -> None:
     """Forget the sign-in."""
     response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict", secure=_secure(request))
-
-
-def same_origin(request: Request) -> bool:
-    """Whether a form post comes from this site's own pages (browsers send ``Origin`` with every POST; a request
-    without one is not from a browser page, so there is no victim to forge it for)."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def safe_next(path: str | None) -> str:
